@@ -1,0 +1,65 @@
+"""Recipes: render and train runs of the grid.
+
+Examples:
+  python -m recipes render calm2 xlsum 2e-4 --variant len1024   # print the recipe's path
+  python -m recipes train calm2 marc 2e-4                       # real Axolotl training
+  python -m recipes tiny                                        # build the local test model
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from prompts.cli import run
+from prompts.tasks import TASKS, UsageError
+from recipes import manifest
+from recipes.models import LEARNING_RATES, MODELS, VARIANTS_HELP
+from recipes.runs import RunSpec
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help=f"one of {', '.join(MODELS)}")
+    p.add_argument("task", help=f"one of {', '.join(TASKS)}")
+    p.add_argument("lr", help=f"one of {', '.join(LEARNING_RATES)}")
+    p.add_argument("--variant", help=VARIANTS_HELP)
+    p.add_argument("--epochs", type=int, help="override the paper's 10 epochs (the demo uses fewer)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any recipe key (value read as YAML), e.g. --set micro_batch_size=2")
+    p.add_argument("--deepspeed", help="a DeepSpeed config for one run over several GPUs, "
+                                       "e.g. recipes/deepspeed/zero2.json")
+    p.add_argument("--cap-mb", type=int, help="VRAM cap in MB (MiB); default 46000, the paper's")
+    p.add_argument("--force", action="store_true", help="overwrite a finished run")
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m recipes", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="verb", required=True)
+    _run_args(sub.add_parser("render", help="write runs/<run-id>/recipe.yaml and print its path"))
+    _run_args(sub.add_parser("train", help="render, then run Axolotl training into the run folder"))
+    sub.add_parser("tiny", help="build (once) the local tiny model and print its folder")
+    args = ap.parse_args(argv)
+
+    if args.verb == "tiny":
+        from recipes.tiny import ensure_tiny
+        print(ensure_tiny())
+        return 0
+    if args.epochs is not None and args.epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
+    spec = RunSpec.parse(args.model, args.task, args.lr, args.variant)
+    if args.verb == "render":
+        from recipes.render import apply_overrides, recipe_dict, validate, write_recipe
+        if manifest.read(spec.dir).get("status") == "finished" and not args.force:
+            raise UsageError(f"run {spec.id} already finished; its recipe stays as trained (--force to rewrite)")
+        cfg = apply_overrides(recipe_dict(spec, epochs=args.epochs, deepspeed=args.deepspeed,
+                                          **({"cap_mb": args.cap_mb} if args.cap_mb else {})), args.overrides)
+        validate(cfg)
+        print(write_recipe(spec, cfg))
+        return 0
+    from recipes.train import train
+    return train(spec, force=args.force, epochs=args.epochs, overrides=args.overrides,
+                 deepspeed=args.deepspeed, cap_mb=args.cap_mb)
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))

@@ -1,0 +1,69 @@
+"""The model registry (`models.yaml`) and the names a user may type: models, learning rates, variants."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from prompts.tasks import UsageError, choose
+
+HERE = Path(__file__).parent
+# The paper's four learning rates, written as the paper writes them (and as run ids spell them).
+LEARNING_RATES = {"2e-4": 2e-4, "5e-5": 5e-5, "2e-5": 2e-5, "1e-5": 1e-5}
+VARIANT = re.compile(r"^(len(?P<len>\d+)|full)$")
+VARIANTS_HELP = "len<N> (train at N tokens, e.g. len1024), full (native context, SDPA, checkpointing)"
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    hub_id: str | None
+    display: str
+    arch: str
+    size: str
+    shape: dict
+    lora_targets: tuple
+    native_context: int
+    train_len: int
+    infer_len: int
+    liger: bool
+    trust_remote_code: bool
+    cpu: bool = False
+
+
+def _load() -> dict[str, Model]:
+    raw = yaml.safe_load((HERE / "models.yaml").read_text(encoding="utf-8"))
+    return {name: Model(name=name, **{**e, "lora_targets": tuple(e["lora_targets"])}) for name, e in raw.items()}
+
+
+MODELS: dict[str, Model] = _load()
+PAPER_MODELS = ("calm2", "llama2-7b", "llama2-13b", "llmjp-13b")
+
+
+def get_model(name: str) -> Model:
+    return MODELS[choose("model", name, MODELS)]
+
+
+def parse_lr(text: str) -> str:
+    """The canonical spelling of a paper learning rate ('2e-4'); '0.0002' is accepted too."""
+    if text in LEARNING_RATES:
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    for name, v in LEARNING_RATES.items():
+        if value is not None and abs(value - v) < 1e-12:
+            return name
+    raise UsageError(f"unknown learning rate '{text}'; valid: {', '.join(LEARNING_RATES)}")
+
+
+def parse_variant(text: str | None) -> str | None:
+    if text in (None, ""):
+        return None
+    m = VARIANT.match(text)
+    if not m or (m.group("len") is not None and int(m.group("len")) < 16):
+        raise UsageError(f"unknown variant '{text}'; valid: {VARIANTS_HELP}")
+    return text

@@ -1,0 +1,98 @@
+"""RunSpec -> Axolotl config: the Jinja template rendered to a dict, checked, dumped with PyYAML."""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from prompts.files import atomic_write_text
+from prompts.tasks import UsageError
+from recipes.runs import RunSpec
+from recipes.vram_cap import DEFAULT_CAP_MB
+
+HERE = Path(__file__).parent
+# Choices the paper does not state: Axolotl's LoRA-example conventions (README, "conventions").
+DEFAULTS = {
+    "lora": {"r": 16, "alpha": 32, "dropout": 0.05},
+    "num_epochs": 10,
+    "optimizer": "adamw_torch",
+    "lr_scheduler": "cosine",
+    "warmup_ratio": 0.03,
+    "micro_batch_size": 1,
+    "gradient_accumulation_steps": 4,
+    "seed": 42,
+    "logging_steps": 10,
+    "excess_length_strategy": "raise",
+}
+ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE), undefined=jinja2.StrictUndefined,
+                         keep_trailing_newline=True)
+
+
+def base_model_path(spec: RunSpec) -> str:
+    if spec.model.hub_id:
+        return spec.model.hub_id
+    from recipes.tiny import ensure_tiny
+    return str(ensure_tiny())
+
+
+def recipe_dict(spec: RunSpec, *, epochs: int | None = None, cap_mb: int = DEFAULT_CAP_MB,
+                deepspeed: str | None = None, base_model: str | None = None) -> dict:
+    run_dir = spec.dir
+    plugins = ["recipes.vram_cap.VramCapPlugin"]
+    if spec.liger:
+        plugins.append("axolotl.integrations.liger.LigerPlugin")
+    context = {
+        **DEFAULTS,
+        "lora": {**DEFAULTS["lora"], "targets": list(spec.model.lora_targets)},
+        "base_model": base_model or base_model_path(spec),
+        "trust_remote_code": spec.model.trust_remote_code,
+        "train_file": str(run_dir / "data" / "train.jsonl"),
+        "validation_file": str(run_dir / "data" / "validation.jsonl"),
+        "prepared_path": str(run_dir / "prepared"),
+        "output_dir": str(run_dir),
+        "sequence_len": spec.sequence_len,
+        "num_epochs": epochs or DEFAULTS["num_epochs"],
+        "learning_rate": spec.learning_rate,
+        # bf16 on GPUs as the paper's models ship; the CPU-only tiny model trains in fp32.
+        "bf16": False if spec.model.cpu else "auto",
+        "attn_implementation": spec.attn_implementation,
+        "gradient_checkpointing": spec.gradient_checkpointing,
+        "liger": spec.liger,
+        "deepspeed": deepspeed,
+        "plugins": plugins,
+        "vram_cap_mb": cap_mb,
+    }
+    return yaml.safe_load(ENV.get_template("recipe.yaml.j2").render(**context))
+
+
+def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
+    """`--set key=value` (value read as YAML): for the choices the paper leaves open."""
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"bad --set '{item}'; expected KEY=VALUE, e.g. micro_batch_size=2")
+        cfg[key] = yaml.safe_load(value)
+    return cfg
+
+
+def header(spec: RunSpec) -> str:
+    args = [spec.model.name, spec.task.name, spec.lr] + (["--variant", spec.variant] if spec.variant else [])
+    line = " ".join(shlex.quote(a) for a in args)
+    return (f"# jaft run {spec.id}: written by `just render {line}`\n"
+            f"# train it with `just train {line}` (do not edit: re-render instead)\n")
+
+
+def write_recipe(spec: RunSpec, cfg: dict) -> Path:
+    text = header(spec) + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)
+    return atomic_write_text(spec.dir / "recipe.yaml", text)
+
+
+def validate(cfg: dict):
+    """Axolotl's own schema check (plugins registered first, as `axolotl train` does)."""
+    from axolotl.utils.config import prepare_plugins, validate_config
+    from axolotl.utils.dict import DictDefault
+
+    prepare_plugins(DictDefault(dict(cfg)))
+    return validate_config(DictDefault(yaml.safe_load(yaml.safe_dump(cfg))))

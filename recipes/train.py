@@ -1,0 +1,111 @@
+"""Render a run's recipe, fit its rows into the sequence length, and run real Axolotl training on it.
+
+Example: `python -m recipes train calm2 marc 2e-4` (what `just train calm2 marc 2e-4` runs).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from prompts.files import atomic_write_jsonl, read_jsonl
+from prompts.tasks import DataError, UsageError
+from recipes import manifest
+from recipes.render import apply_overrides, recipe_dict, validate, write_recipe
+from recipes.runs import RunSpec, data_root
+from recipes.shorten import shorten_all
+
+OOM_MARKERS = ("CUDA out of memory", "OutOfMemoryError")
+
+
+def private_env() -> dict:
+    """The environment Axolotl runs in: no telemetry, no tracker, nothing phoning home."""
+    env = dict(os.environ)
+    env.update({"AXOLOTL_DO_NOT_TRACK": "1", "DO_NOT_TRACK": "1", "WANDB_MODE": "disabled",
+                "HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false"})
+    return env
+
+
+def load_tokenizer(base_model: str, trust_remote_code: bool):
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(base_model, trust_remote_code=trust_remote_code)
+
+
+def task_split(task_name: str, split: str) -> list[dict]:
+    path = data_root() / task_name / f"{split}.jsonl"
+    if not path.is_file():
+        raise DataError(f"{path} not found; run `just data {task_name}` first")
+    return [obj for _, obj in read_jsonl(path, required=("id", "prompt", "response", "references", "meta"))]
+
+
+def prepare_run_data(spec: RunSpec, base_model: str) -> dict:
+    """Shorten train and validation rows to the run's sequence length; write them into the run folder."""
+    tokenizer = load_tokenizer(base_model, spec.model.trust_remote_code)
+    stats = {}
+    for split in ("train", "validation"):
+        kept, shortened, dropped = shorten_all(spec.task, tokenizer, task_split(spec.task.name, split),
+                                               spec.sequence_len)
+        atomic_write_jsonl(spec.dir / "data" / f"{split}.jsonl", kept)
+        stats[split] = {"rows": len(kept), "shortened": shortened, "dropped": dropped}
+    return stats
+
+
+def axolotl_command(recipe: Path) -> list[str]:
+    import torch
+    exe = Path(sys.executable).with_name("axolotl")
+    launcher = "accelerate" if torch.cuda.is_available() else "python"
+    return [str(exe), "train", str(recipe), "--launcher", launcher]
+
+
+def train(spec: RunSpec, *, force: bool = False, epochs: int | None = None, overrides=(),
+          deepspeed: str | None = None, cap_mb: int | None = None) -> int:
+    """Train one run; returns Axolotl's exit code. A finished run is refused unless `force`."""
+    state = manifest.read(spec.dir)
+    if state.get("status") == "finished" and not force:
+        raise UsageError(f"run {spec.id} already finished ({spec.dir}); pass --force to train it again")
+    if force and spec.dir.exists():
+        shutil.rmtree(spec.dir)
+    from recipes.render import base_model_path
+    base_model = base_model_path(spec)
+    cfg = apply_overrides(recipe_dict(spec, epochs=epochs, deepspeed=deepspeed, base_model=base_model,
+                                      **({"cap_mb": cap_mb} if cap_mb else {})), overrides)
+    validate(cfg)
+    recipe = write_recipe(spec, cfg)
+    resumed = bool(manifest.checkpoints(spec.dir))
+    print(f"[jaft] {spec.id}: preparing rows (sequence_len {spec.sequence_len})", file=sys.stderr)
+    rows = prepare_run_data(spec, base_model)
+    manifest.update(
+        spec.dir, run_id=spec.id, model=spec.model.name, task=spec.task.name, lr=spec.lr,
+        learning_rate=spec.learning_rate, variant=spec.variant, base_model=spec.model.hub_id or "tiny (local)",
+        dataset=spec.task.hub, prompt_template=spec.task.template_file,
+        prompt_template_sha256=spec.task.template_hash, seed=cfg["seed"], sequence_len=cfg["sequence_len"],
+        num_epochs=cfg["num_epochs"], vram_cap_mb=cfg.get("vram_cap_mb"), rows=rows, versions=manifest.versions(),
+        status="running", resumed=resumed, started=manifest.now(),
+    )
+    cmd = axolotl_command(recipe)
+    print(f"[jaft] {spec.id}: {' '.join(cmd)}" + (" (resuming)" if resumed else ""), file=sys.stderr)
+    log_path = spec.dir / "train.log"
+    with log_path.open("a", encoding="utf-8") as log:
+        proc = subprocess.Popen(cmd, env=private_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, errors="replace")
+        oom = False
+        for line in proc.stdout:
+            sys.stderr.write(line)
+            log.write(line)
+            oom = oom or any(m in line for m in OOM_MARKERS)
+        code = proc.wait()
+    done = manifest.checkpoints(spec.dir)
+    if code == 0 and len(done) >= int(cfg["num_epochs"]):
+        manifest.update(spec.dir, status="finished", finished=manifest.now(), epochs_saved=len(done))
+        print(f"[jaft] {spec.id}: finished, {len(done)} epoch checkpoints in {spec.dir}", file=sys.stderr)
+        return 0
+    reason = f"axolotl exited {code}" if code else f"only {len(done)} of {cfg['num_epochs']} epochs saved"
+    if oom:
+        reason = (f"out of GPU memory under the {cfg.get('vram_cap_mb')} MB cap; "
+                  f"see `just plan {spec.model.name}` for a sequence length or setting that fits "
+                  f"(e.g. --variant full for SDPA + gradient checkpointing)")
+    manifest.update(spec.dir, status="failed", error=reason, epochs_saved=len(done))
+    print(f"error: {spec.id}: {reason}; log: {log_path}", file=sys.stderr)
+    return code or 1
