@@ -1,0 +1,79 @@
+"""Shared fixtures: the repository, a CLI runner, the tiny model (built once into .cache/), prepared data."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "prompts" / "samples"
+FIXTURES = Path(__file__).parent / "fixtures"
+os.environ.setdefault("JAFT_TINY_DIR", str(REPO / ".cache" / "tiny-model"))
+# Tests never reach a hub: every load is local.
+os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "AXOLOTL_DO_NOT_TRACK": "1",
+                   "WANDB_MODE": "disabled"})
+
+
+def cli(*args: str, cwd: Path, check: bool = False, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m <args>` as a user would, in `cwd`."""
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def just(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("just")
+    return subprocess.run([str(exe), "--justfile", str(REPO / "justfile"), "--working-directory", str(cwd),
+                           *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    from recipes.tiny import ensure_tiny
+    return ensure_tiny()
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_model):
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(tiny_model)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """An empty project folder with `data/<task>/` prepared from the bundled samples."""
+    from prompts.data import prepare
+    from prompts.tasks import TASKS
+    for name, task in TASKS.items():
+        prepare(task, SAMPLES / name, tmp_path / "data" / name)
+    return tmp_path
+
+
+def copy_samples(task: str, dest: Path) -> Path:
+    shutil.copytree(SAMPLES / task, dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, tiny_model) -> Path:
+    """A project folder where `just train tiny marc 2e-4 --epochs 2` ran real Axolotl (once per session).
+
+    Tests that change the run copy it first (`copy_project`)."""
+    from prompts.data import prepare
+    from prompts.tasks import TASKS
+    root = tmp_path_factory.mktemp("trained")
+    prepare(TASKS["marc"], SAMPLES / "marc", root / "data" / "marc")
+    proc = just("train", "tiny", "marc", "2e-4", "--epochs", "2", cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return root
+
+
+def copy_project(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest, symlinks=True)
+    return dest

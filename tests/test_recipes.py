@@ -1,0 +1,126 @@
+"""Recipes: the paper grid rendered and accepted by Axolotl's own validate_config; names; shortening."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from prompts.tasks import TASKS, UsageError
+from recipes.models import MODELS, parse_lr, parse_variant
+from recipes.render import recipe_dict, validate
+from recipes.runs import RunSpec, paper_grid
+from recipes.shorten import shorten, train_length
+from tests.conftest import cli
+
+GRID = paper_grid()
+
+
+def test_grid_has_the_papers_56_runs():
+    ids = [s.id for s in GRID]
+    assert len(ids) == 56 == len(set(ids))
+    assert "calm2-xlsum-lr2e-4-len1024" in ids and "llama2-7b-xlsum-lr1e-5-len1024" in ids
+    assert not any(i.startswith("llama2-13b-xlsum") and i.endswith("len1024") for i in ids)
+
+
+@pytest.fixture(scope="module")
+def validated():
+    return {spec.id: (spec, validate(recipe_dict(spec))) for spec in GRID}
+
+
+def test_every_grid_recipe_passes_axolotl_validation(validated):
+    assert len(validated) == 56
+
+
+@pytest.mark.parametrize("run_id, base, seq", [
+    ("calm2-marc-lr2e-4", "cyberagent/calm2-7b", 1700),
+    ("llama2-7b-jsquad-lr5e-5", "meta-llama/Llama-2-7b-hf", 1700),
+    ("llama2-13b-xlsum-lr2e-5", "meta-llama/Llama-2-13b-hf", 1024),
+    ("llmjp-13b-xlsum-lr1e-5", "llm-jp/llm-jp-13b-v1.0", 1024),
+    ("calm2-xlsum-lr2e-4-len1024", "cyberagent/calm2-7b", 1024),
+])
+def test_values_that_matter(validated, run_id, base, seq):
+    spec, cfg = validated[run_id]
+    assert cfg["base_model"] == base
+    assert cfg["sequence_len"] == seq
+    assert cfg["learning_rate"] == pytest.approx(spec.learning_rate) and isinstance(cfg["learning_rate"], float)
+    assert cfg["num_epochs"] == 10 and cfg["saves_per_epoch"] == 1
+    assert cfg["train_on_inputs"] is False and cfg["adapter"] == "lora"
+    assert (cfg["lora_r"], cfg["lora_alpha"], cfg["lora_dropout"]) == (16, 32, 0.05)
+    assert cfg["excess_length_strategy"] == "raise"
+    assert cfg["vram_cap_mb"] == 46000 and "recipes.vram_cap.VramCapPlugin" in cfg["plugins"]
+    assert cfg["attn_implementation"] == "eager" and not cfg.get("gradient_checkpointing")
+    assert cfg.get("trust_remote_code") is False
+
+
+def test_lora_targets_per_architecture(validated):
+    assert validated["llmjp-13b-marc-lr2e-4"][1]["lora_target_modules"] == ["c_attn", "c_proj", "c_fc"]
+    assert set(validated["calm2-marc-lr2e-4"][1]["lora_target_modules"]) == {
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+
+def test_full_variant_uses_native_context_sdpa_checkpointing():
+    llama = validate(recipe_dict(RunSpec.parse("llama2-13b", "xlsum", "2e-4", "full")))
+    assert (llama["sequence_len"], llama["attn_implementation"], llama["gradient_checkpointing"]) == (4096, "sdpa", True)
+    assert llama["liger_fused_linear_cross_entropy"] is True
+    gpt2 = validate(recipe_dict(RunSpec.parse("llmjp-13b", "xlsum", "2e-4", "full")))
+    assert gpt2["sequence_len"] == 2048 and not gpt2.get("liger_rope")
+
+
+def test_rendered_yaml_reads_back_typed(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAFT_RUNS", str(tmp_path / "runs"))
+    proc = cli("recipes", "render", "calm2", "xlsum", "2e-4", "--variant", "len1024", cwd=tmp_path, check=True)
+    path = tmp_path / "runs" / "calm2-xlsum-lr2e-4-len1024" / "recipe.yaml"
+    assert proc.stdout.strip() == str(path)
+    text = path.read_text()
+    assert text.startswith("# jaft run calm2-xlsum-lr2e-4-len1024: written by `just render calm2 xlsum 2e-4 --variant len1024`")
+    cfg = yaml.safe_load(text)
+    assert cfg["learning_rate"] == 0.0002 and cfg["sequence_len"] == 1024
+    assert "token" not in text.lower().replace("tokenizer", "")  # no secrets in run folders
+
+
+@pytest.mark.parametrize("args, bad", [
+    (["calm3", "marc", "2e-4"], "unknown model 'calm3'; valid: calm2, llama2-7b"),
+    (["calm2", "marcja", "2e-4"], "unknown task 'marcja'; valid: marc, jsquad, xlsum"),
+    (["calm2", "marc", "3e-4"], "unknown learning rate '3e-4'; valid: 2e-4, 5e-5, 2e-5, 1e-5"),
+    (["calm2", "marc", "abc"], "unknown learning rate 'abc'"),
+    (["calm2", "marc", "2e-4", "--variant", "long"], "unknown variant 'long'"),
+])
+@pytest.mark.parametrize("verb", ["render", "train"])
+def test_bad_names_one_line_exit_2_nothing_written(tmp_path, verb, args, bad):
+    proc = cli("recipes", verb, *args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: {proc.stderr.strip()[7:]}"]
+    assert bad in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_lr_spellings():
+    assert parse_lr("2e-4") == "2e-4" and parse_lr("0.0002") == "2e-4" and parse_lr("1E-5") == "1e-5"
+    with pytest.raises(UsageError):
+        parse_lr("1e-3")
+    assert parse_variant("len1024") == "len1024"
+
+
+def test_shorten_cuts_article_only(tiny_tokenizer):
+    from prompts.data import convert
+    row = {"id": "x", "title": "見出しは残る", "summary": "要約も残る。", "text": "長い本文。" * 400}
+    ex = convert(TASKS["xlsum"], [("t", row)])[0][0]
+    assert train_length(tiny_tokenizer, ex["prompt"], ex["response"]) > 256
+    new, cut = shorten(TASKS["xlsum"], tiny_tokenizer, ex, 256)
+    assert cut and train_length(tiny_tokenizer, new["prompt"], new["response"]) <= 256
+    assert new["response"] == ex["response"] and "見出し:見出しは残る\n" in new["prompt"]
+    assert new["prompt"].endswith('"""\nこのニュース記事を要約してください。\n要約は以下の通りです:\n"""')
+    assert row["text"].startswith(new["meta"]["fields"]["text"]) and new["meta"]["cut_chars"] > 0
+
+
+def test_shorten_leaves_short_rows_and_drops_impossible(tiny_tokenizer):
+    from prompts.data import convert
+    ex = convert(TASKS["marc"], [("t", {"sentence": "短い。", "label": 0})])[0][0]
+    assert shorten(TASKS["marc"], tiny_tokenizer, ex, 512) == (ex, False)
+    assert shorten(TASKS["marc"], tiny_tokenizer, ex, 5) == (None, False)
+
+
+def test_registry_shapes_match_the_anchor_models():
+    assert MODELS["calm2"].shape["vocab"] == 65024 and MODELS["llmjp-13b"].arch == "gpt2"
+    assert all(not m.trust_remote_code for m in MODELS.values())
