@@ -1,0 +1,62 @@
+"""Evaluate runs and score prediction files.
+
+Examples:
+  python -m eval eval                               # every finished run under runs/ not yet scored
+  python -m eval eval runs/calm2-marc-lr2e-4 --batch-size 32
+  python -m eval score jsquad predictions.jsonl     # prints {"n": ..., "f1": ..., "exact_match": ...}
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from eval.generate import BACKENDS
+from eval.metrics import score_rows
+from eval.predictions import load_for_scoring
+from prompts.cli import run
+from prompts.tasks import TASKS, DataError, UsageError, get_task
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m eval", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="verb", required=True)
+    e = sub.add_parser("eval", help="generate + score every epoch of every finished run not yet scored")
+    e.add_argument("runs", nargs="*", help="run folders (default: all under runs/)")
+    e.add_argument("--batch-size", type=int, default=16)
+    e.add_argument("--backend", default="hf", help=f"one of {', '.join(BACKENDS)} (vllm needs the gpu extra)")
+    e.add_argument("--limit", type=int, help="score only the first N rows of the split (quick checks)")
+    e.add_argument("--max-new-tokens", type=int, help="override the task's generation length")
+    s = sub.add_parser("score", help="score a predictions JSONL (id, raw, references); JSON on stdout")
+    s.add_argument("task", help=f"one of {', '.join(TASKS)}")
+    s.add_argument("file", type=Path)
+    args = ap.parse_args(argv)
+
+    if args.verb == "score":
+        task = get_task(args.task)
+        if not args.file.is_file():
+            raise DataError(f"{args.file}: no such file")
+        print(json.dumps(score_rows(task.name, load_for_scoring(task.name, args.file))))
+        return 0
+    if args.backend not in BACKENDS:
+        raise UsageError(f"unknown backend '{args.backend}'; valid: {', '.join(BACKENDS)}")
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    from eval.runner import eval_run, find_runs
+    runs = find_runs(args.runs)
+    if not runs:
+        print("[jaft eval] no runs found (train one with `just train MODEL TASK LR`)", file=sys.stderr)
+        return 0
+    for run_dir in runs:
+        if not run_dir.is_dir():
+            raise UsageError(f"no such run folder '{run_dir}'")
+    for run_dir in runs:
+        eval_run(run_dir, batch_size=args.batch_size, backend=args.backend, limit=args.limit,
+                 max_new_tokens=args.max_new_tokens)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))

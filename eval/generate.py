@@ -1,0 +1,90 @@
+"""Greedy generation from a base model plus one LoRA adapter at a time (Hugging Face + PEFT by default,
+vLLM when asked for and installed). The base model is loaded once per run; adapters are swapped per epoch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prompts.tasks import UsageError
+
+
+@dataclass(frozen=True)
+class GenSettings:
+    max_new_tokens: int
+    stop_strings: tuple = ()
+
+
+# marc: the label is the first word, a few tokens suffice; jsquad: the paper's 5 new tokens;
+# xlsum: up to a long summary's length, stopping at the template's closing triple quote.
+TASK_GEN = {"marc": GenSettings(8), "jsquad": GenSettings(5), "xlsum": GenSettings(256, ('"""',))}
+
+
+class HFGenerator:
+    def __init__(self, base_model: str, trust_remote_code: bool = False):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.torch = torch
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.tokenizer = AutoTokenizer.from_pretrained(base_model, trust_remote_code=trust_remote_code)
+        self.tokenizer.padding_side = "left"  # decoder-only: new tokens must follow every prompt directly
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
+        self.base = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype,
+                                                         trust_remote_code=trust_remote_code).to(self.device)
+        self.model = None
+        self.adapter = None
+
+    def use_adapter(self, checkpoint: str) -> None:
+        from peft import PeftModel
+
+        name = f"a{abs(hash(checkpoint)) % 10**8}"
+        if self.model is None:
+            self.model = PeftModel.from_pretrained(self.base, checkpoint, adapter_name=name)
+        else:
+            self.model.load_adapter(checkpoint, adapter_name=name)
+            self.model.set_adapter(name)
+            self.model.delete_adapter(self.adapter)
+        self.model.eval()
+        self.adapter = name
+
+    def generate(self, prompts: list[str], settings: GenSettings) -> list[str]:
+        tok = self.tokenizer
+        enc = tok(prompts, return_tensors="pt", padding=True).to(self.device)
+        extra = {"stop_strings": list(settings.stop_strings), "tokenizer": tok} if settings.stop_strings else {}
+        with self.torch.inference_mode():
+            out = self.model.generate(**enc, max_new_tokens=settings.max_new_tokens, do_sample=False,
+                                      temperature=None, top_p=None, top_k=None,
+                                      pad_token_id=tok.pad_token_id, **extra)
+        texts = []
+        for row in out[:, enc["input_ids"].shape[1]:].tolist():
+            if tok.eos_token_id in row:  # keep the text up to EOS; padding after it is not model text
+                row = row[: row.index(tok.eos_token_id)]
+            texts.append(tok.decode([t for t in row if t != tok.pad_token_id], skip_special_tokens=False))
+        return texts
+
+
+class VLLMGenerator:  # pragma: no cover - needs a GPU and the `gpu` extra
+    def __init__(self, base_model: str, trust_remote_code: bool = False, max_lora_rank: int = 16):
+        try:
+            from vllm import LLM
+        except ImportError:
+            raise UsageError("backend 'vllm' is not installed; pip install -e '.[gpu]' or use --backend hf")
+        self.llm = LLM(model=base_model, enable_lora=True, max_lora_rank=max_lora_rank,
+                       trust_remote_code=trust_remote_code)
+        self.tokenizer = self.llm.get_tokenizer()
+        self.request = None
+
+    def use_adapter(self, checkpoint: str) -> None:
+        from vllm.lora.request import LoRARequest
+        self.request = LoRARequest(checkpoint, abs(hash(checkpoint)) % 10**8 + 1, checkpoint)
+
+    def generate(self, prompts: list[str], settings: GenSettings) -> list[str]:
+        from vllm import SamplingParams
+        params = SamplingParams(temperature=0.0, max_tokens=settings.max_new_tokens,
+                                stop=list(settings.stop_strings), include_stop_str_in_output=True)
+        outs = self.llm.generate(prompts, params, lora_request=self.request, use_tqdm=False)
+        return [o.outputs[0].text for o in outs]
+
+
+BACKENDS = {"hf": HFGenerator, "vllm": VLLMGenerator}

@@ -1,0 +1,54 @@
+"""predictions.jsonl: appended one batch at a time, so an interrupted eval resumes where it stopped."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from prompts.files import read_jsonl
+from prompts.tasks import DataError
+from eval.postprocess import postprocess
+
+FIELDS = ("id", "prompt", "raw", "prediction", "references")
+
+
+def repair_tail(path: Path) -> int:
+    """Drop a half-written last line (no newline: the process died mid-write); return bytes dropped."""
+    if not path.is_file():
+        return 0
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return 0
+    keep = data.rfind(b"\n") + 1
+    with path.open("r+b") as f:
+        f.truncate(keep)
+    return len(data) - keep
+
+
+def done_ids(path: Path) -> set[str]:
+    repair_tail(path)
+    if not path.is_file():
+        return set()
+    return {str(obj["id"]) for _, obj in read_jsonl(path, required=("id",))}
+
+
+def append(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        f.write("".join(json.dumps({k: r[k] for k in FIELDS}, ensure_ascii=False) + "\n" for r in rows))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def load_for_scoring(task: str, path: Path) -> list[dict]:
+    """Rows with `raw` and `references`; `prediction` is recomputed from `raw` by the task's named
+    post-processing step, so a file from anywhere (or an older jaft) is scored the same way."""
+    rows = []
+    for lineno, obj in read_jsonl(path, required=("raw", "references")):
+        refs = obj["references"]
+        if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+            raise DataError(f"{path}:{lineno}: 'references' must be a non-empty list of strings")
+        if not isinstance(obj["raw"], str):
+            raise DataError(f"{path}:{lineno}: 'raw' must be a string")
+        rows.append({**obj, "prediction": postprocess(task, obj["raw"])})
+    return rows

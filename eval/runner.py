@@ -1,0 +1,146 @@
+"""`just eval`: for every finished run, every epoch checkpoint not yet scored -> predictions + scores."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from eval import predictions
+from eval.generate import BACKENDS, TASK_GEN, GenSettings
+from eval.metrics import TASK_METRICS, score_rows
+from eval.postprocess import postprocess
+from prompts.files import atomic_write_json
+from prompts.tasks import get_task
+from recipes import manifest
+from recipes.models import get_model
+from recipes.runs import runs_root
+from recipes.shorten import prompt_length, shorten_all
+from recipes.train import task_split
+
+RULES = {
+    "task-metric": "the epoch with the highest {metric} on the {split} split (the paper's rule)",
+    "val-loss": "the epoch with the lowest validation loss (Axolotl's eval_loss; no peeking at the scored split)",
+}
+
+
+def say(msg: str) -> None:
+    print(f"[jaft eval] {msg}", file=sys.stderr)
+
+
+def val_losses(run_dir: Path) -> dict[int, float]:
+    """Epoch -> eval_loss, from the last checkpoint's trainer_state.json (Axolotl evaluates each epoch)."""
+    found = manifest.checkpoints(run_dir)
+    if not found:
+        return {}
+    history = json.loads((found[-1][1] / "trainer_state.json").read_text())["log_history"]
+    return {round(h["epoch"]): h["eval_loss"] for h in history if "eval_loss" in h and round(h["epoch"]) >= 1}
+
+
+def eval_rows(run: dict, limit: int | None) -> tuple[list[dict], int]:
+    """The task's evaluation split, prompts shortened to the model's inference input maximum."""
+    task, model = get_task(run["task"]), get_model(run["model"])
+    rows = task_split(task.name, task.eval_split)[: limit or None]
+    return rows, model.infer_len
+
+
+def predict_epoch(gen, task: str, rows: list[dict], out: Path, settings: GenSettings, batch_size: int) -> None:
+    done = predictions.done_ids(out)
+    todo = [r for r in rows if str(r["id"]) not in done]
+    # Longest first: similar lengths share a batch (less padding), and an out-of-memory shows up at once.
+    todo.sort(key=lambda r: len(r["prompt"]), reverse=True)
+    with tqdm(total=len(rows), initial=len(rows) - len(todo), desc=out.parent.name, unit="ex",
+              file=sys.stderr, disable=None) as bar:
+        for i in range(0, len(todo), batch_size):
+            batch = todo[i: i + batch_size]
+            raws = gen.generate([r["prompt"] for r in batch], settings)
+            predictions.append(out, [{**r, "raw": raw, "prediction": postprocess(task, raw)}
+                                     for r, raw in zip(batch, raws)])
+            bar.update(len(batch))
+
+
+def select(epochs: list[dict], metric: str, rule: str) -> dict | None:
+    if not epochs:
+        return None
+    if rule == "val-loss":
+        with_loss = [e for e in epochs if e.get("val_loss") is not None]
+        if not with_loss:
+            return None
+        best = min(with_loss, key=lambda e: (e["val_loss"], e["epoch"]))
+    else:
+        best = max(epochs, key=lambda e: (e["metrics"][metric], -e["epoch"]))  # ties: the earlier epoch
+    return {"rule": rule, "epoch": best["epoch"], "metrics": best["metrics"], "val_loss": best.get("val_loss")}
+
+
+def write_run_scores(run_dir: Path, run: dict) -> dict:
+    task = get_task(run["task"])
+    metric = TASK_METRICS[task.name][0]
+    losses = val_losses(run_dir)
+    epochs = []
+    for path in sorted((run_dir / "eval").glob("epoch-*/scores.json"), key=lambda p: int(p.parent.name[6:])):
+        s = json.loads(path.read_text())
+        epochs.append({"epoch": s["epoch"], "n": s["n"], "metrics": s["metrics"], "val_loss": losses.get(s["epoch"])})
+    scores = {
+        "run_id": run["run_id"], "model": run["model"], "task": task.name, "lr": run["lr"],
+        "variant": run.get("variant"), "split": task.eval_split, "metric": metric,
+        "epochs": epochs,
+        "best": select(epochs, metric, "task-metric"),
+        "best_by_val_loss": select(epochs, metric, "val-loss"),
+        "selection_rule": "task-metric",
+        "rules": {k: v.format(metric=metric, split=task.eval_split) for k, v in RULES.items()},
+    }
+    atomic_write_json(run_dir / "scores.json", scores)
+    return scores
+
+
+def eval_run(run_dir: Path, *, batch_size: int, backend: str, limit: int | None, max_new_tokens: int | None) -> str:
+    """Returns 'scored', 'up to date' or 'skipped'."""
+    run = manifest.read(run_dir)
+    if not run:
+        say(f"{run_dir}: no run.json, not a jaft run; skipped")
+        return "skipped"
+    found = manifest.checkpoints(run_dir)
+    if not found:
+        say(f"{run_dir}: no epoch checkpoint yet; skipped")
+        return "skipped"
+    if run.get("status") != "finished":
+        say(f"{run_dir}: training status is '{run.get('status')}', not finished; skipped")
+        return "skipped"
+    pending = [(k, p) for k, p in found if not (run_dir / "eval" / f"epoch-{k}" / "scores.json").is_file()]
+    if pending:
+        rows, infer_len = eval_rows(run, limit)
+        model = get_model(run["model"])
+        from recipes.render import base_model_path
+        from recipes.runs import RunSpec
+        spec = RunSpec.parse(run["model"], run["task"], run["lr"], run.get("variant"))
+        gen = BACKENDS[backend](base_model_path(spec), model.trust_remote_code)
+        rows, shortened, dropped = shorten_all(spec.task, gen.tokenizer, rows, infer_len, measure=prompt_length)
+        if shortened or dropped:
+            say(f"{run['run_id']}: {shortened} prompts shortened to {infer_len} tokens, {dropped} dropped")
+        settings = TASK_GEN[spec.task.name]
+        if max_new_tokens:
+            settings = GenSettings(max_new_tokens, settings.stop_strings)
+        for epoch, checkpoint in pending:
+            out_dir = run_dir / "eval" / f"epoch-{epoch}"
+            gen.use_adapter(str(checkpoint))
+            predict_epoch(gen, spec.task.name, rows, out_dir / "predictions.jsonl", settings, batch_size)
+            scored = predictions.load_for_scoring(spec.task.name, out_dir / "predictions.jsonl")
+            metrics = score_rows(spec.task.name, scored)
+            n = metrics.pop("n")
+            atomic_write_json(out_dir / "scores.json", {
+                "epoch": epoch, "split": spec.task.eval_split, "n": n, "metrics": metrics,
+                "checkpoint": checkpoint.name, "prompts_shortened": shortened, "prompts_dropped": dropped,
+                "max_new_tokens": settings.max_new_tokens, "backend": backend})
+            say(f"{run['run_id']} epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    scores = write_run_scores(run_dir, run)
+    best = scores["best"]
+    say(f"{run['run_id']}: best epoch {best['epoch']} by {scores['metric']}" if best else f"{run_dir}: no scores")
+    return "scored" if pending else "up to date"
+
+
+def find_runs(paths: list[str]) -> list[Path]:
+    if paths:
+        return [Path(p) for p in paths]
+    root = runs_root()
+    return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []

@@ -1,0 +1,99 @@
+"""`just score` on files, and `just eval` on a tiny model trained in the session (resume included)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import cli, copy_project, just
+
+RUN = "runs/tiny-marc-lr2e-4"
+
+
+def write(path, rows):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows),
+                    encoding="utf-8")
+    return path
+
+
+def test_score_cli_postprocesses_raw(tmp_path):
+    f = write(tmp_path / "p.jsonl", [{"id": 1, "raw": "東京での<EOD|LLM-jp>", "references": ["東京"]},
+                                     {"id": 2, "raw": "", "references": ["大阪"]}])
+    proc = cli("eval", "score", "jsquad", str(f), cwd=tmp_path, check=True)
+    assert json.loads(proc.stdout) == {"n": 2, "f1": 0.5, "exact_match": 0.5}
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"id": 1, "raw": "x"', "p.jsonl:2: not valid JSON"),
+    ('{"id": 1, "references": ["x"]}', "p.jsonl:2: missing field raw"),
+    ('{"id": 1, "raw": "x"}', "p.jsonl:2: missing field references"),
+])
+def test_score_cli_bad_lines(tmp_path, line, message):
+    f = write(tmp_path / "p.jsonl", [{"id": 0, "raw": "positive", "references": ["positive"]}, line])
+    proc = cli("eval", "score", "marc", str(f), cwd=tmp_path)
+    assert proc.returncode == 2 and message in proc.stderr and proc.stdout == ""
+
+
+def test_score_cli_unknown_task(tmp_path):
+    proc = cli("eval", "score", "squad", "x.jsonl", cwd=tmp_path)
+    assert proc.returncode == 2 and "unknown task 'squad'; valid: marc, jsquad, xlsum" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def evaluated(trained, tmp_path_factory):
+    project = copy_project(trained, tmp_path_factory.mktemp("eval") / "p")
+    proc = just("eval", cwd=project)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return project
+
+
+def test_eval_writes_predictions_and_scores_per_epoch(evaluated):
+    run = evaluated / RUN
+    for epoch in (1, 2):
+        rows = [json.loads(l) for l in (run / f"eval/epoch-{epoch}/predictions.jsonl").read_text().splitlines()]
+        assert len(rows) == 56 and len({r["id"] for r in rows}) == 56
+        assert set(rows[0]) == {"id", "prompt", "raw", "prediction", "references"}
+        epoch_scores = json.loads((run / f"eval/epoch-{epoch}/scores.json").read_text())
+        assert epoch_scores["epoch"] == epoch and epoch_scores["n"] == 56 and epoch_scores["split"] == "validation"
+        acc = sum(r["prediction"] == r["references"][0] for r in rows) / 56
+        assert epoch_scores["metrics"]["accuracy"] == pytest.approx(acc)
+    scores = json.loads((run / "scores.json").read_text())
+    assert [e["epoch"] for e in scores["epochs"]] == [1, 2]
+    assert all(e["val_loss"] > 0 for e in scores["epochs"])
+    best = max(scores["epochs"], key=lambda e: (e["metrics"]["accuracy"], -e["epoch"]))
+    assert scores["best"]["epoch"] == best["epoch"] and scores["best"]["rule"] == "task-metric"
+    assert scores["best_by_val_loss"]["epoch"] == min(scores["epochs"], key=lambda e: e["val_loss"])["epoch"]
+    assert "paper's rule" in scores["rules"]["task-metric"]
+
+
+def test_eval_again_starts_nothing(evaluated, tmp_path):
+    project = copy_project(evaluated, tmp_path / "p")
+    before = (project / RUN / "eval/epoch-1/predictions.jsonl").read_bytes()
+    proc = just("eval", cwd=project)
+    assert proc.returncode == 0 and "Loading weights" not in proc.stderr
+    assert (project / RUN / "eval/epoch-1/predictions.jsonl").read_bytes() == before
+
+
+def test_interrupted_eval_resumes_without_duplicates(evaluated, tmp_path):
+    project = copy_project(evaluated, tmp_path / "p")
+    preds = project / RUN / "eval/epoch-2/predictions.jsonl"
+    lines = preds.read_text().splitlines(keepends=True)
+    preds.write_text("".join(lines[:20]) + lines[20][:15])  # killed mid-write
+    (project / RUN / "eval/epoch-2/scores.json").unlink()
+    (project / RUN / "scores.json").unlink()
+    proc = just("eval", RUN, cwd=project)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(l) for l in preds.read_text().splitlines()]
+    assert len(rows) == 56 and len({r["id"] for r in rows}) == 56
+    assert rows[:20] == [json.loads(l) for l in lines[:20]]
+    assert json.loads((project / RUN / "scores.json").read_text())["epochs"][1]["n"] == 56
+
+
+def test_run_without_checkpoint_is_skipped(tmp_path):
+    run = tmp_path / "runs" / "tiny-jsquad-lr2e-4"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"run_id": run.name, "model": "tiny", "task": "jsquad",
+                                              "lr": "2e-4", "status": "running"}))
+    proc = just("eval", cwd=tmp_path)
+    assert proc.returncode == 0 and "no epoch checkpoint yet; skipped" in proc.stderr
+    assert not (run / "scores.json").exists()
