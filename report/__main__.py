@@ -1,0 +1,59 @@
+"""`just report`: Tables 3, 5, 6 (Markdown + LaTeX), comparison with the paper, intervals and plots.
+
+Examples:
+  python -m report                      # from runs/*/scores.json into reports/
+  python -m report --select val-loss    # the same tables, epochs chosen by validation loss
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from prompts.cli import run
+from prompts.files import atomic_write_text
+from prompts.tasks import UsageError
+from recipes.runs import runs_root
+from report import collect, comparison, intervals, provenance, tables
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m report", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=Path, help="folder of runs (default runs/)")
+    ap.add_argument("--out", type=Path, default=Path("reports"))
+    ap.add_argument("--select", default="task-metric", help="task-metric (the paper's rule) or val-loss")
+    ap.add_argument("--no-plots", action="store_true")
+    args = ap.parse_args(argv)
+    if args.select not in collect.SELECT:
+        raise UsageError(f"unknown --select '{args.select}'; valid: {', '.join(collect.SELECT)}")
+    root = args.runs or runs_root()
+    warnings: list[str] = []
+    collect.warn = lambda msg: (warnings.append(msg), print(f"[jaft report] warning: {msg}", file=sys.stderr))
+    results = collect.collect(root, args.select)
+    if not results:
+        print(f"[jaft report] no scored runs under {root}: tables are all '–' "
+              f"(train with `just train`, score with `just eval`)", file=sys.stderr)
+    built = [tables.build(name, results) for name in tables.SPECS]
+    out = args.out
+    for table in built:
+        atomic_write_text(out / f"{table.name}.md", tables.to_markdown(table, args.select))
+        atomic_write_text(out / f"{table.name}.tex", tables.to_latex(table, args.select))
+    atomic_write_text(out / "comparison.md", comparison.to_markdown(built))
+    atomic_write_text(out / "intervals.md", intervals.to_markdown(built, args.select))
+    if not args.no_plots:
+        from report import plots
+        for table in built:
+            plots.score_vs_lr(table, out / f"score_vs_lr_{table.task}.png")
+        for result in results.values():
+            plots.loss_curves(result.run_dir, out / f"loss_{result.run_id}.png")
+    atomic_write_text(out / "README.md", provenance.to_markdown(built, args.select, results, warnings))
+    print(f"[jaft report] {len(results)} scored runs -> {out}/ (table3/5/6 .md/.tex, comparison.md, "
+          f"intervals.md, plots, README.md)", file=sys.stderr)
+    for table in built:
+        print(tables.to_markdown(table, args.select))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))

@@ -1,0 +1,71 @@
+"""Gather every scored run: runs/<run-id>/scores.json -> one Result per run, bad files warned about."""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from prompts.tasks import TASKS
+from recipes.models import LEARNING_RATES, MODELS
+from report.tables import SPECS
+
+SELECT = {"task-metric": "best", "val-loss": "best_by_val_loss"}
+
+
+@dataclass(frozen=True)
+class Result:
+    run_id: str
+    run_dir: Path
+    model: str
+    task: str
+    lr: str
+    variant: str | None
+    epoch: int
+    metrics: dict
+    scores: dict  # the whole scores.json, for the provenance notes
+
+    @property
+    def key(self) -> tuple:
+        return (self.model, self.task, self.lr, self.variant)
+
+    @property
+    def predictions(self) -> Path:
+        return self.run_dir / "eval" / f"epoch-{self.epoch}" / "predictions.jsonl"
+
+
+def warn(msg: str) -> None:
+    print(f"[jaft report] warning: {msg}", file=sys.stderr)
+
+
+def load(path: Path, select: str) -> Result | None:
+    """One run's result under the selection rule; None (with a warning) when the file cannot be used."""
+    try:
+        s = json.loads(path.read_text(encoding="utf-8"))
+        model, task, lr = s["model"], s["task"], s["lr"]
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
+        warn(f"{path}: malformed scores file ({type(e).__name__}: {e}); left out")
+        return None
+    if model not in MODELS or task not in TASKS or lr not in LEARNING_RATES:
+        warn(f"{path}: unknown model/task/lr ({model}, {task}, {lr}); left out")
+        return None
+    best = s.get(SELECT[select])
+    if not best:
+        warn(f"{path}: no epoch selectable by {select}; left out")
+        return None
+    shown = next(spec["metrics"] for spec in SPECS.values() if spec["task"] == task)
+    missing = [m for m in shown if m not in best.get("metrics", {})]
+    if missing:
+        warn(f"{path}: best epoch lacks {missing}; left out")
+        return None
+    return Result(run_id=s.get("run_id", path.parent.name), run_dir=path.parent, model=model, task=task, lr=lr,
+                  variant=s.get("variant"), epoch=best["epoch"], metrics=best["metrics"], scores=s)
+
+
+def collect(runs_root: Path, select: str = "task-metric") -> dict[tuple, Result]:
+    results = {}
+    for path in sorted(Path(runs_root).glob("*/scores.json")):
+        result = load(path, select)
+        if result is not None:
+            results[result.key] = result
+    return results

@@ -1,0 +1,34 @@
+"""reports/README.md: which run fed which cell, the selection rule, package versions, the date."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from recipes.manifest import versions
+from report.tables import LRS, RULE_TEXT, label_of
+
+
+def to_markdown(tables: list, select: str, results: dict, left_out: list[str]) -> str:
+    placed = set()
+    lines = ["# jaft report", "",
+             f"Written {datetime.now(timezone.utc).isoformat(timespec='seconds')} by `just report"
+             + (f" --select {select}`" if select != "task-metric" else "`") + ".", "",
+             f"Selection rule: {RULE_TEXT[select]}. Each cell is that epoch's score in its run's `scores.json`, "
+             "which points to `eval/epoch-<k>/predictions.jsonl`.", "",
+             "Files: `table3/5/6.{md,tex}` (the paper's layout), `comparison.md` (paper vs ours), "
+             "`intervals.md` (bootstrap 95% intervals), `score_vs_lr_<task>.png`, `loss_<run-id>.png`.", "",
+             "## Cells and their runs", "", "| table | row | lr | run | epoch | scores |", "|---|---|---|---|---|---|"]
+    for table in tables:
+        for row in table.rows:
+            for lr, cell in zip(LRS, row.cells):
+                if cell.result is not None:
+                    placed.add(cell.result.key)
+                    r = cell.result
+                    lines.append(f"| {table.name} | {label_of(row)} | {lr} | {r.run_id} | {r.epoch} | "
+                                 f"`{r.run_dir / 'scores.json'}` |")
+    others = sorted(r.run_id for k, r in results.items() if k not in placed)
+    lines += ["", "Scored runs outside the paper's layout (not in a table): " + (", ".join(others) or "none."), ""]
+    if left_out:
+        lines += ["Left out with a warning: " + "; ".join(left_out), ""]
+    lines += ["## Package versions (this report)", ""]
+    lines += [f"- {name}: {v}" for name, v in versions().items()]
+    return "\n".join(lines) + "\n"

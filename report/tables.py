@@ -1,0 +1,155 @@
+"""Tables 3, 5 and 6 in the paper's layout, as data first, then Markdown and LaTeX (booktabs).
+
+Bold follows the paper: Table 6 bolds the best value of each block of rows (as the study prints it);
+Tables 3 and 5, which the study prints without marks, bold the best value of each row (Table 5 by F1).
+Comparisons use the displayed precision, so ties are all bold.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from recipes.models import LEARNING_RATES, MODELS, PAPER_MODELS
+
+HERE = Path(__file__).parent
+LRS = tuple(LEARNING_RATES)
+DASH = "–"
+RULE_TEXT = {"task-metric": "best epoch by the task metric on the scored split (the paper's rule)",
+             "val-loss": "best epoch by validation loss"}
+
+
+@dataclass
+class Cell:
+    values: tuple | None          # displayed numbers (already scaled and rounded), None when no run
+    text: str
+    result: object = None         # report.collect.Result that fed the cell
+    bold: bool = False
+
+
+@dataclass
+class Row:
+    model: str
+    variant: str | None
+    head: list                    # leading columns: model name (+ lengths for Table 6)
+    cells: list = field(default_factory=list)
+    block: int = 0
+
+
+@dataclass
+class Table:
+    name: str
+    task: str
+    title: str
+    header: list
+    rows: list
+    bold_by: str                  # "row" or "block"
+    digits: int
+    scale: float
+    metrics: tuple                # metric names shown in each cell, in order; the last decides bold
+
+
+SPECS = {
+    "table3": dict(task="marc", title="MARC-ja accuracy (%), validation split", metrics=("accuracy",),
+                   digits=2, scale=100.0, bold_by="row"),
+    "table5": dict(task="jsquad", title="JSQuAD EM/F1 (%), dev split", metrics=("exact_match", "f1"),
+                   digits=2, scale=100.0, bold_by="row"),
+    "table6": dict(task="xlsum", title="XL-Sum (Japanese) ROUGE-1, test split", metrics=("rouge1",),
+                   digits=4, scale=1.0, bold_by="block"),
+}
+
+
+def paper_values() -> dict:
+    return yaml.safe_load((HERE / "paper.yaml").read_text(encoding="utf-8"))
+
+
+def _extra_models(results: dict, task: str) -> list[str]:
+    """Models outside the paper (e.g. `tiny` in the demo) that have runs of this task: rows after the paper's."""
+    return sorted({k[0] for k in results if k[1] == task and k[0] not in PAPER_MODELS and k[3] is None})
+
+
+def _layout(name: str, results: dict) -> list[Row]:
+    task = SPECS[name]["task"]
+    if name != "table6":
+        return [Row(m, None, [MODELS[m].display]) for m in list(PAPER_MODELS) + _extra_models(results, task)]
+    blocks = [[("calm2", None), ("llama2-7b", None)], [("calm2", "len1024"), ("llama2-7b", "len1024")],
+              [("llama2-13b", None), ("llmjp-13b", None)]]
+    extra = _extra_models(results, task)
+    if extra:
+        blocks.append([(m, None) for m in extra])
+    rows = []
+    for b, block in enumerate(blocks):
+        for model, variant in block:
+            m = MODELS[model]
+            train_len = int(variant[3:]) if variant else m.train_len
+            rows.append(Row(model, variant, [m.display, f"{train_len:,}", f"{m.infer_len:,}"], block=b))
+    return rows
+
+
+def label_of(row: Row) -> str:
+    """A row's name in notes: the model, plus the train length in Table 6."""
+    return " ".join(row.head[:2]) if len(row.head) > 1 else row.head[0]
+
+
+def fmt(values: tuple | None, digits: int) -> str:
+    return DASH if values is None else "/".join(f"{v:.{digits}f}" for v in values)
+
+
+def build(name: str, results: dict) -> Table:
+    spec = SPECS[name]
+    header = ["Model"] + (["train_max_len", "infer_input_max_len"] if name == "table6" else [])
+    header += [f"lr={lr}" for lr in LRS]
+    table = Table(name=name, header=header, rows=_layout(name, results), **spec)
+    for row in table.rows:
+        for lr in LRS:
+            result = results.get((row.model, table.task, lr, row.variant))
+            values = None
+            if result is not None:
+                values = tuple(round(result.metrics[m] * table.scale, table.digits) for m in table.metrics)
+            row.cells.append(Cell(values, fmt(values, table.digits), result))
+    groups = {}
+    for row in table.rows:
+        groups.setdefault(row.block if table.bold_by == "block" else id(row), []).extend(row.cells)
+    for cells in groups.values():
+        filled = [c for c in cells if c.values is not None]
+        if filled:
+            best = max(c.values[::-1] for c in filled)  # last metric first (F1 before EM)
+            for c in filled:
+                c.bold = c.values[::-1] == best
+    return table
+
+
+def caption(table: Table, select: str) -> str:
+    return f"{table.title}; {RULE_TEXT[select]}. Bold: best of each {table.bold_by}. {DASH}: not run yet."
+
+
+def to_markdown(table: Table, select: str) -> str:
+    number = table.name[5:]
+    lines = [f"**Table {number}.** {caption(table, select)}", "",
+             "| " + " | ".join(table.header) + " |",
+             "|" + "|".join(["---"] * (len(table.header) - len(LRS)) + ["---:"] * len(LRS)) + "|"]
+    for row in table.rows:
+        cells = [f"**{c.text}**" if c.bold else c.text for c in row.cells]
+        lines.append("| " + " | ".join(row.head + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _tex(text: str) -> str:
+    return text.replace("_", r"\_").replace(DASH, "--")
+
+
+def to_latex(table: Table, select: str) -> str:
+    """A booktabs `table` environment; wrap it in a document with \\usepackage{booktabs} to compile."""
+    lead = len(table.header) - len(LRS)
+    lines = [r"\begin{table}[t]", r"\centering",
+             rf"\caption{{{_tex(caption(table, select))}}}", rf"\label{{tab:{table.name}}}",
+             r"\begin{tabular}{" + "l" * lead + "r" * len(LRS) + "}", r"\toprule",
+             " & ".join(_tex(h) for h in table.header) + r" \\", r"\midrule"]
+    for i, row in enumerate(table.rows):
+        if i and row.block != table.rows[i - 1].block:
+            lines.append(r"\midrule")
+        cells = [rf"\textbf{{{_tex(c.text)}}}" if c.bold else _tex(c.text) for c in row.cells]
+        lines.append(" & ".join([_tex(h) for h in row.head] + cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
