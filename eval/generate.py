@@ -18,6 +18,18 @@ class GenSettings:
 TASK_GEN = {"marc": GenSettings(8), "jsquad": GenSettings(5), "xlsum": GenSettings(256, ('"""',))}
 
 
+class StopInNewText:
+    """Stop a sequence once its *generated* text contains a stop string. (transformers' `stop_strings`
+    also matches across the prompt boundary: XL-Sum's prompt ends in \"\"\", so one more quote stopped it.)"""
+
+    def __init__(self, tokenizer, prompt_len: int, stops: tuple, torch_module):
+        self.tokenizer, self.prompt_len, self.stops, self.torch = tokenizer, prompt_len, stops, torch_module
+
+    def __call__(self, input_ids, scores, **kwargs):
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len:], skip_special_tokens=True)
+        return self.torch.tensor([any(s in t for s in self.stops) for t in texts], device=input_ids.device)
+
+
 class HFGenerator:
     def __init__(self, base_model: str, trust_remote_code: bool = False):
         import torch
@@ -51,7 +63,11 @@ class HFGenerator:
     def generate(self, prompts: list[str], settings: GenSettings) -> list[str]:
         tok = self.tokenizer
         enc = tok(prompts, return_tensors="pt", padding=True).to(self.device)
-        extra = {"stop_strings": list(settings.stop_strings), "tokenizer": tok} if settings.stop_strings else {}
+        extra = {}
+        if settings.stop_strings:
+            from transformers import StoppingCriteriaList
+            stop = StopInNewText(tok, enc["input_ids"].shape[1], settings.stop_strings, self.torch)
+            extra = {"stopping_criteria": StoppingCriteriaList([stop])}
         with self.torch.inference_mode():
             out = self.model.generate(**enc, max_new_tokens=settings.max_new_tokens, do_sample=False,
                                       temperature=None, top_p=None, top_k=None,

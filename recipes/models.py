@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -31,6 +31,7 @@ class Model:
     liger: bool
     trust_remote_code: bool
     cpu: bool = False
+    recipe_overrides: dict = field(default_factory=dict)  # recipe keys this model changes (tiny only)
 
 
 def _load() -> dict[str, Model]:

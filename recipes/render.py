@@ -64,7 +64,8 @@ def recipe_dict(spec: RunSpec, *, epochs: int | None = None, cap_mb: int = DEFAU
         "plugins": plugins,
         "vram_cap_mb": cap_mb,
     }
-    return yaml.safe_load(ENV.get_template("recipe.yaml.j2").render(**context))
+    cfg = yaml.safe_load(ENV.get_template("recipe.yaml.j2").render(**context))
+    return {**cfg, **spec.model.recipe_overrides}
 
 
 def apply_overrides(cfg: dict, overrides: list[str]) -> dict:

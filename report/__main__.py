@@ -7,6 +7,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -21,7 +22,8 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m report", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=Path, help="folder of runs (default runs/)")
-    ap.add_argument("--out", type=Path, default=Path("reports"))
+    ap.add_argument("--out", type=Path, default=Path(os.environ.get("JAFT_REPORTS", "reports")),
+                    help="output folder (default reports/)")
     ap.add_argument("--select", default="task-metric", help="task-metric (the paper's rule) or val-loss")
     ap.add_argument("--no-plots", action="store_true")
     args = ap.parse_args(argv)

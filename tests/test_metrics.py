@@ -92,3 +92,14 @@ def test_score_rows_averages_fractions():
     rows = [{"prediction": "東京", "references": ["東京"]}, {"prediction": "", "references": ["大阪"]}]
     assert score_rows("jsquad", rows) == {"n": 2, "f1": 0.5, "exact_match": 0.5}
     assert TASK_METRICS["xlsum"] == ("rouge1", "rouge2", "rougeL")
+
+
+def test_stop_string_only_counts_generated_text(tiny_tokenizer):
+    import torch
+    from eval.generate import StopInNewText
+    prompt = tiny_tokenizer('要約は以下の通りです:\n"""')["input_ids"]
+    more = tiny_tokenizer('"', add_special_tokens=False)["input_ids"]
+    done = tiny_tokenizer('要約。"""', add_special_tokens=False)["input_ids"]
+    stop = StopInNewText(tiny_tokenizer, len(prompt), ('"""',), torch)
+    assert stop(torch.tensor([prompt + more]), None).tolist() == [False]
+    assert stop(torch.tensor([prompt + done]), None).tolist() == [True]
