@@ -25,7 +25,7 @@ train *args:
 
 # the paper's grid (or part of it): data -> train -> eval, then report
 sweep *args:
-    @{{py}} -m recipes.sweep "$@"
+    @{{py}} -m report.sweep "$@"
 
 # generate + score every epoch of every finished run not yet scored
 eval *args:

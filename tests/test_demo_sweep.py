@@ -1,0 +1,83 @@
+"""`just demo` end to end (real Axolotl, real eval, real report; fewer epochs than the interactive demo)
+and `just sweep`'s contracts: bad names, a crash mid-sweep, a finished sweep starting nothing."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from tests.conftest import copy_project, just
+
+RUNS = ("tiny-marc-lr2e-4", "tiny-jsquad-lr2e-4", "tiny-xlsum-lr2e-4")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, tiny_model):
+    ws = tmp_path_factory.mktemp("demo") / "demo"
+    proc = just("demo", "--dir", str(ws), "--lrs", "2e-4", "--epochs", "2", cwd=ws.parent)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return ws, proc
+
+
+def test_demo_trains_evaluates_and_reports(demo):
+    ws, proc = demo
+    for run_id in RUNS:
+        run = ws / "runs" / run_id
+        assert json.loads((run / "run.json").read_text())["status"] == "finished"
+        scores = json.loads((run / "scores.json").read_text())
+        assert [e["epoch"] for e in scores["epochs"]] == [1, 2]
+    table3 = (ws / "reports" / "table3.md").read_text()
+    row = next(l for l in table3.splitlines() if l.startswith("| Tiny (test)"))
+    acc = json.loads((ws / "runs" / "tiny-marc-lr2e-4" / "scores.json").read_text())["best"]["metrics"]["accuracy"]
+    assert f"{acc * 100:.2f}" in row and acc > 0.6  # the toy learns MARC's labels within two epochs
+    assert "Tiny (test) | 512 | 512 |" in (ws / "reports" / "table6.md").read_text()
+    for png in ["score_vs_lr_marc.png"] + [f"loss_{r}.png" for r in RUNS]:
+        with Image.open(ws / "reports" / png) as im:
+            assert im.format == "PNG"
+    assert "tiny-xlsum-lr2e-4" in (ws / "reports" / "README.md").read_text()
+    assert "Tables:" in proc.stderr and "table3.md" in proc.stderr
+
+
+def test_finished_demo_starts_nothing(demo, tmp_path):
+    ws = copy_project(demo[0], tmp_path / "demo")
+    stamp = (ws / "runs" / "tiny-marc-lr2e-4" / "run.json").stat().st_mtime
+    proc = just("demo", "--dir", str(ws), "--lrs", "2e-4", "--epochs", "2", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "nothing to do" in proc.stderr and "train + eval" not in proc.stderr
+    assert (ws / "runs" / "tiny-marc-lr2e-4" / "run.json").stat().st_mtime == stamp
+
+
+def test_crash_mid_sweep_finishes_the_others(demo, tmp_path):
+    ws = copy_project(demo[0], tmp_path / "demo")
+    bad = ws / "data" / "jsquad" / "train.jsonl"
+    bad.write_text(bad.read_text() + '{"id": "broken\n')
+    env = {"JAFT_DATA": str(ws / "data"), "JAFT_RUNS": str(ws / "runs"), "JAFT_REPORTS": str(ws / "reports")}
+    import os
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "report.sweep", "--models", "tiny", "--tasks", "marc", "jsquad",
+                           "--lrs", "2e-4", "5e-5", "--epochs", "1"], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, **env})
+    assert proc.returncode == 1
+    summary = proc.stderr[proc.stderr.index("runs failed:"):]
+    assert "tiny-jsquad-lr5e-5" in summary and "train.jsonl" in summary and "tiny-marc" not in summary
+    assert json.loads((ws / "runs" / "tiny-marc-lr5e-5" / "scores.json").read_text())["epochs"]
+    failed = json.loads((ws / "runs" / "tiny-jsquad-lr5e-5" / "run.json").read_text())
+    assert failed["status"] == "failed" and "train exited 2" in failed["error"]
+    assert (ws / "reports" / "table3.md").is_file()
+
+
+@pytest.mark.parametrize("args, bad", [(["--models", "calm3"], "unknown model 'calm3'; valid: calm2"),
+                                       (["--tasks", "squad"], "unknown task 'squad'"),
+                                       (["--lrs", "3e-4"], "unknown learning rate '3e-4'")])
+def test_sweep_bad_names_start_nothing(tmp_path, args, bad):
+    proc = just("sweep", *args, cwd=tmp_path)
+    assert proc.returncode == 2 and bad in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_dry_run_plans_the_papers_56_runs(tmp_path):
+    proc = just("sweep", "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 0 and "56 runs, 56 to do" in proc.stderr
+    assert "calm2-xlsum-lr2e-4-len1024" in proc.stderr and list(tmp_path.iterdir()) == []
