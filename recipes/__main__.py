@@ -28,7 +28,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deepspeed", help="a DeepSpeed config for one run over several GPUs, "
                                        "e.g. recipes/deepspeed/zero2.json")
     p.add_argument("--cap-mb", type=int, help="VRAM cap in MB (MiB); default 46000, the paper's")
-    p.add_argument("--force", action="store_true", help="overwrite a finished run")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite a finished run; write a recipe the memory planner says exceeds the cap")
 
 
 def main(argv: list[str]) -> int:
@@ -48,12 +49,11 @@ def main(argv: list[str]) -> int:
         raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
     spec = RunSpec.parse(args.model, args.task, args.lr, args.variant)
     if args.verb == "render":
-        from recipes.render import apply_overrides, recipe_dict, validate, write_recipe
+        from recipes.render import build_recipe, write_recipe
         if manifest.read(spec.dir).get("status") == "finished" and not args.force:
             raise UsageError(f"run {spec.id} already finished; its recipe stays as trained (--force to rewrite)")
-        cfg = apply_overrides(recipe_dict(spec, epochs=args.epochs, deepspeed=args.deepspeed,
-                                          **({"cap_mb": args.cap_mb} if args.cap_mb else {})), args.overrides)
-        validate(cfg)
+        cfg = build_recipe(spec, force=args.force, epochs=args.epochs, overrides=args.overrides,
+                           deepspeed=args.deepspeed, cap_mb=args.cap_mb)
         print(write_recipe(spec, cfg))
         return 0
     from recipes.train import train

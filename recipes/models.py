@@ -12,6 +12,8 @@ from prompts.tasks import UsageError, choose
 HERE = Path(__file__).parent
 # The paper's four learning rates, written as the paper writes them (and as run ids spell them).
 LEARNING_RATES = {"2e-4": 2e-4, "5e-5": 5e-5, "2e-5": 2e-5, "1e-5": 1e-5}
+# The paper's VRAM budget: 46,000 MB as nvidia-smi counts MB, i.e. MiB.
+DEFAULT_CAP_MB = 46000
 VARIANT = re.compile(r"^(len(?P<len>\d+)|full)$")
 VARIANTS_HELP = "len<N> (train at N tokens, e.g. len1024), full (native context, SDPA, checkpointing)"
 
@@ -31,6 +33,7 @@ class Model:
     liger: bool
     trust_remote_code: bool
     cpu: bool = False
+    paper_attn: str = "eager"   # attention of the paper-length recipes (13B: sdpa, see models.yaml)
     recipe_overrides: dict = field(default_factory=dict)  # recipe keys this model changes (tiny only)
 
 

@@ -10,7 +10,7 @@ import yaml
 from prompts.files import atomic_write_text
 from prompts.tasks import UsageError
 from recipes.runs import RunSpec
-from recipes.vram_cap import DEFAULT_CAP_MB
+from recipes.models import DEFAULT_CAP_MB
 
 HERE = Path(__file__).parent
 # Choices the paper does not state: Axolotl's LoRA-example conventions (README, "conventions").
@@ -88,6 +88,24 @@ def header(spec: RunSpec) -> str:
 def write_recipe(spec: RunSpec, cfg: dict) -> Path:
     text = header(spec) + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)
     return atomic_write_text(spec.dir / "recipe.yaml", text)
+
+
+def build_recipe(spec: RunSpec, *, force: bool = False, epochs: int | None = None, overrides=(),
+                 deepspeed: str | None = None, cap_mb: int | None = None, base_model: str | None = None) -> dict:
+    """The run's config, overrides applied, checked by Axolotl and by the memory planner: a recipe
+    predicted not to fit its VRAM cap is refused (with `force`, a warning)."""
+    import sys
+    from recipes.memory import check_fits
+
+    cfg = apply_overrides(recipe_dict(spec, epochs=epochs, deepspeed=deepspeed, base_model=base_model,
+                                      cap_mb=cap_mb or DEFAULT_CAP_MB), overrides)
+    validate(cfg)
+    reason = check_fits(spec.model, cfg)
+    if reason and not force:
+        raise UsageError(reason + "; --force to write it anyway")
+    if reason:
+        print(f"warning: {reason}", file=sys.stderr)
+    return cfg
 
 
 def validate(cfg: dict):

@@ -13,7 +13,7 @@ from pathlib import Path
 from prompts.files import atomic_write_jsonl, read_jsonl
 from prompts.tasks import DataError, UsageError
 from recipes import manifest
-from recipes.render import apply_overrides, recipe_dict, validate, write_recipe
+from recipes.render import base_model_path, build_recipe, write_recipe
 from recipes.runs import RunSpec, data_root
 from recipes.shorten import shorten_all
 
@@ -65,13 +65,11 @@ def train(spec: RunSpec, *, force: bool = False, epochs: int | None = None, over
     state = manifest.read(spec.dir)
     if state.get("status") == "finished" and not force:
         raise UsageError(f"run {spec.id} already finished ({spec.dir}); pass --force to train it again")
-    if force and spec.dir.exists():
-        shutil.rmtree(spec.dir)
-    from recipes.render import base_model_path
     base_model = base_model_path(spec)
-    cfg = apply_overrides(recipe_dict(spec, epochs=epochs, deepspeed=deepspeed, base_model=base_model,
-                                      **({"cap_mb": cap_mb} if cap_mb else {})), overrides)
-    validate(cfg)
+    cfg = build_recipe(spec, force=force, epochs=epochs, overrides=overrides, deepspeed=deepspeed,
+                       cap_mb=cap_mb, base_model=base_model)
+    if force and state.get("status") == "finished":
+        shutil.rmtree(spec.dir)  # a fresh run: old checkpoints must not be resumed or scored
     recipe = write_recipe(spec, cfg)
     resumed = bool(manifest.checkpoints(spec.dir))
     print(f"[jaft] {spec.id}: preparing rows (sequence_len {spec.sequence_len})", file=sys.stderr)

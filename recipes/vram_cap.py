@@ -16,8 +16,9 @@ from pydantic import BaseModel
 
 # Under the `axolotl` logger tree so that Axolotl's handlers print it in the training log.
 LOG = logging.getLogger("axolotl.integrations.jaft_vram_cap")
+from recipes.models import DEFAULT_CAP_MB
+
 MIB = 2**20
-DEFAULT_CAP_MB = 46000
 
 
 class VramCapArgs(BaseModel):

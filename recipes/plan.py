@@ -1,0 +1,76 @@
+"""`just plan`: per model, the longest sequence that fits the VRAM cap under each setting, and the
+predicted peak of the paper-length recipe. A command-line face on recipes.memory.
+
+Examples:
+  python -m recipes.memory plan                    # all paper models, 46,000 MB
+  python -m recipes.memory plan llmjp-13b --cap-mb 24000
+  python -m recipes.memory --model calm2 --seq 1700 --attn eager --json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from prompts.tasks import UsageError, choose
+from recipes.memory import SETTINGS, Setting, longest_fit, peak_mib
+from recipes.models import DEFAULT_CAP_MB, MODELS, PAPER_MODELS, get_model
+
+STEP = 100  # lengths are reported in steps of 100 tokens, as the paper states them
+
+
+def plan_rows(models, cap_mb: int) -> list[dict]:
+    rows = []
+    for name in models:
+        m = get_model(name)
+        paper_setting = Setting(m.paper_attn)
+        row = {"model": name, "native_context": m.native_context, "paper_len": m.train_len,
+               "paper_attn": m.paper_attn, "paper_peak_mib": round(peak_mib(m, m.train_len, paper_setting)),
+               "longest": {label: longest_fit(m, s, cap_mb, STEP) for label, s in SETTINGS.items()}}
+        row["longest"]["sdpa, no GC"] = longest_fit(m, Setting("sdpa"), cap_mb, STEP)
+        rows.append(row)
+    return rows
+
+
+def show(rows: list[dict], cap_mb: int) -> str:
+    labels = list(rows[0]["longest"]) if rows else []
+    lines = [f"Longest training sequence (tokens, steps of {STEP}) under a {cap_mb:,} MB cap, micro-batch 1, "
+             "LoRA r=16 on all linear layers (planner calibrated on H100 measurements):", "",
+             "| model | native | " + " | ".join(labels) + " | paper recipe: length, attention, predicted peak |",
+             "|---|---:|" + "---:|" * len(labels) + "---|"]
+    for r in rows:
+        fits = "fits" if r["paper_peak_mib"] <= cap_mb else "OVER the cap"
+        cells = [f"{v:,}" + (" ✓" if v >= r["native_context"] else "") for v in r["longest"].values()]
+        lines.append(f"| {r['model']} | {r['native_context']:,} | " + " | ".join(cells) +
+                     f" | {r['paper_len']:,}, {r['paper_attn']}, {r['paper_peak_mib']:,} MiB ({fits}) |")
+    lines += ["", "✓: the model's native context fits."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["plan"]:
+        ap = argparse.ArgumentParser(prog="just plan", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+        ap.add_argument("model", nargs="?", help=f"one of {', '.join(MODELS)} (default: the paper's four)")
+        ap.add_argument("--cap-mb", type=int, default=DEFAULT_CAP_MB)
+        ap.add_argument("--json", action="store_true")
+        args = ap.parse_args(argv[1:])
+        rows = plan_rows([choose("model", args.model, MODELS)] if args.model else PAPER_MODELS, args.cap_mb)
+        print(json.dumps(rows, indent=2) if args.json else show(rows, args.cap_mb))
+        return 0
+    ap = argparse.ArgumentParser(prog="python -m recipes.memory", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--seq", type=int, required=True)
+    ap.add_argument("--attn", default="eager")
+    ap.add_argument("--gradient-checkpointing", action="store_true")
+    ap.add_argument("--micro-batch", type=int, default=1)
+    ap.add_argument("--liger", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    model = get_model(args.model)
+    attn = choose("attention", args.attn, ("sdpa", "eager"))
+    if args.seq < 1 or args.micro_batch < 1:
+        raise UsageError(f"--seq and --micro-batch must be positive, got {args.seq} and {args.micro_batch}")
+    peak = peak_mib(model, args.seq, Setting(attn, args.gradient_checkpointing, args.liger, args.micro_batch))
+    print(json.dumps({"peak_mib": round(peak)}) if args.json else f"{model.name}: ~{peak:,.0f} MiB")
+    return 0
