@@ -125,3 +125,11 @@ def test_shorten_leaves_short_rows_and_drops_impossible(tiny_tokenizer):
 def test_registry_shapes_match_the_anchor_models():
     assert MODELS["calm2"].shape["vocab"] == 65024 and MODELS["llmjp-13b"].arch == "gpt2"
     assert all(not m.trust_remote_code for m in MODELS.values())
+
+
+@pytest.mark.parametrize("config", ["zero2.json", "zero3.json"])
+def test_deepspeed_configs_are_accepted(config):
+    from recipes.render import HERE
+    path = HERE / "deepspeed" / config
+    cfg = validate(recipe_dict(RunSpec.parse("llama2-13b", "xlsum", "2e-4", "full"), deepspeed=str(path)))
+    assert cfg["deepspeed"] == str(path) and json.loads(path.read_text())["zero_optimization"]["stage"] in (2, 3)
