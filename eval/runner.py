@@ -14,8 +14,8 @@ from eval.postprocess import postprocess
 from prompts.files import atomic_write_json
 from prompts.tasks import get_task
 from recipes import manifest
-from recipes.models import get_model
-from recipes.runs import runs_root
+from recipes.render import base_model_path
+from recipes.runs import RunSpec, runs_root
 from recipes.shorten import prompt_length, shorten_all
 from recipes.train import task_split
 
@@ -36,13 +36,6 @@ def val_losses(run_dir: Path) -> dict[int, float]:
         return {}
     history = json.loads((found[-1][1] / "trainer_state.json").read_text())["log_history"]
     return {round(h["epoch"]): h["eval_loss"] for h in history if "eval_loss" in h and round(h["epoch"]) >= 1}
-
-
-def eval_rows(run: dict, limit: int | None) -> tuple[list[dict], int]:
-    """The task's evaluation split, prompts shortened to the model's inference input maximum."""
-    task, model = get_task(run["task"]), get_model(run["model"])
-    rows = task_split(task.name, task.eval_split)[: limit or None]
-    return rows, model.infer_len
 
 
 def predict_epoch(gen, task: str, rows: list[dict], out: Path, settings: GenSettings, batch_size: int) -> None:
@@ -109,12 +102,11 @@ def eval_run(run_dir: Path, *, batch_size: int, backend: str, limit: int | None,
         return "skipped"
     pending = [(k, p) for k, p in found if not (run_dir / "eval" / f"epoch-{k}" / "scores.json").is_file()]
     if pending:
-        rows, infer_len = eval_rows(run, limit)
-        model = get_model(run["model"])
-        from recipes.render import base_model_path
-        from recipes.runs import RunSpec
         spec = RunSpec.parse(run["model"], run["task"], run["lr"], run.get("variant"))
-        gen = BACKENDS[backend](base_model_path(spec), model.trust_remote_code)
+        infer_len = spec.model.infer_len
+        gen = BACKENDS[backend](base_model_path(spec), spec.model.trust_remote_code)
+        # The evaluation split, prompts cut (article/context only) to the model's inference input maximum.
+        rows = task_split(spec.task.name, spec.task.eval_split)[: limit or None]
         rows, shortened, dropped = shorten_all(spec.task, gen.tokenizer, rows, infer_len, measure=prompt_length)
         if shortened or dropped:
             say(f"{run['run_id']}: {shortened} prompts shortened to {infer_len} tokens, {dropped} dropped")

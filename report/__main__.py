@@ -30,9 +30,9 @@ def main(argv: list[str]) -> int:
     if args.select not in collect.SELECT:
         raise UsageError(f"unknown --select '{args.select}'; valid: {', '.join(collect.SELECT)}")
     root = args.runs or runs_root()
-    warnings: list[str] = []
-    collect.warn = lambda msg: (warnings.append(msg), print(f"[jaft report] warning: {msg}", file=sys.stderr))
-    results = collect.collect(root, args.select)
+    results, warnings = collect.collect(root, args.select)
+    for warning in warnings:
+        print(f"[jaft report] warning: {warning}", file=sys.stderr)
     if not results:
         print(f"[jaft report] no scored runs under {root}: tables are all '–' "
               f"(train with `just train`, score with `just eval`)", file=sys.stderr)

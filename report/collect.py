@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,38 +33,33 @@ class Result:
         return self.run_dir / "eval" / f"epoch-{self.epoch}" / "predictions.jsonl"
 
 
-def warn(msg: str) -> None:
-    print(f"[jaft report] warning: {msg}", file=sys.stderr)
-
-
-def load(path: Path, select: str) -> Result | None:
-    """One run's result under the selection rule; None (with a warning) when the file cannot be used."""
+def load(path: Path, select: str) -> Result | str:
+    """One run's result under the selection rule, or the reason (a warning) it cannot be used."""
     try:
         s = json.loads(path.read_text(encoding="utf-8"))
         model, task, lr = s["model"], s["task"], s["lr"]
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
-        warn(f"{path}: malformed scores file ({type(e).__name__}: {e}); left out")
-        return None
+        return f"{path}: malformed scores file ({type(e).__name__}: {e}); left out"
     if model not in MODELS or task not in TASKS or lr not in LEARNING_RATES:
-        warn(f"{path}: unknown model/task/lr ({model}, {task}, {lr}); left out")
-        return None
+        return f"{path}: unknown model/task/lr ({model}, {task}, {lr}); left out"
     best = s.get(SELECT[select])
     if not best:
-        warn(f"{path}: no epoch selectable by {select}; left out")
-        return None
+        return f"{path}: no epoch selectable by {select}; left out"
     shown = next(spec["metrics"] for spec in SPECS.values() if spec["task"] == task)
     missing = [m for m in shown if m not in best.get("metrics", {})]
     if missing:
-        warn(f"{path}: best epoch lacks {missing}; left out")
-        return None
+        return f"{path}: best epoch lacks {missing}; left out"
     return Result(run_id=s.get("run_id", path.parent.name), run_dir=path.parent, model=model, task=task, lr=lr,
                   variant=s.get("variant"), epoch=best["epoch"], metrics=best["metrics"], scores=s)
 
 
-def collect(runs_root: Path, select: str = "task-metric") -> dict[tuple, Result]:
-    results = {}
+def collect(runs_root: Path, select: str = "task-metric") -> tuple[dict[tuple, Result], list[str]]:
+    """(results by (model, task, lr, variant), warnings about the scores files left out)."""
+    results, warnings = {}, []
     for path in sorted(Path(runs_root).glob("*/scores.json")):
         result = load(path, select)
-        if result is not None:
+        if isinstance(result, str):
+            warnings.append(result)
+        else:
             results[result.key] = result
-    return results
+    return results, warnings

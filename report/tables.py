@@ -135,8 +135,13 @@ def to_markdown(table: Table, select: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+TEX_ESCAPES = {"\\": r"\textbackslash{}", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "_": r"\_",
+               "{": r"\{", "}": r"\}", DASH: "--"}
+
+
 def _tex(text: str) -> str:
-    return text.replace("_", r"\_").replace(DASH, "--")
+    """Plain text -> LaTeX: special characters escaped (a bare % would comment out the rest of the line)."""
+    return "".join(TEX_ESCAPES.get(c, c) for c in text)
 
 
 def to_latex(table: Table, select: str) -> str:

@@ -3,6 +3,9 @@ and `just sweep`'s contracts: bad names, a crash mid-sweep, a finished sweep sta
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
@@ -10,6 +13,8 @@ from PIL import Image
 from tests.conftest import copy_project, just
 
 RUNS = ("tiny-marc-lr2e-4", "tiny-jsquad-lr2e-4", "tiny-xlsum-lr2e-4")
+
+pytestmark = pytest.mark.e2e  # real Axolotl training on the tiny model
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +58,6 @@ def test_crash_mid_sweep_finishes_the_others(demo, tmp_path):
     bad = ws / "data" / "jsquad" / "train.jsonl"
     bad.write_text(bad.read_text() + '{"id": "broken\n')
     env = {"JAFT_DATA": str(ws / "data"), "JAFT_RUNS": str(ws / "runs"), "JAFT_REPORTS": str(ws / "reports")}
-    import os
-    import subprocess
-    import sys
     proc = subprocess.run([sys.executable, "-m", "report.sweep", "--models", "tiny", "--tasks", "marc", "jsquad",
                            "--lrs", "2e-4", "5e-5", "--epochs", "1"], cwd=tmp_path, capture_output=True,
                           text=True, env={**os.environ, **env})

@@ -47,6 +47,7 @@ def evaluated(trained, tmp_path_factory):
     return project
 
 
+@pytest.mark.e2e
 def test_eval_writes_predictions_and_scores_per_epoch(evaluated):
     run = evaluated / RUN
     for epoch in (1, 2):
@@ -66,6 +67,7 @@ def test_eval_writes_predictions_and_scores_per_epoch(evaluated):
     assert "paper's rule" in scores["rules"]["task-metric"]
 
 
+@pytest.mark.e2e
 def test_eval_again_starts_nothing(evaluated, tmp_path):
     project = copy_project(evaluated, tmp_path / "p")
     before = (project / RUN / "eval/epoch-1/predictions.jsonl").read_bytes()
@@ -74,6 +76,7 @@ def test_eval_again_starts_nothing(evaluated, tmp_path):
     assert (project / RUN / "eval/epoch-1/predictions.jsonl").read_bytes() == before
 
 
+@pytest.mark.e2e
 def test_interrupted_eval_resumes_without_duplicates(evaluated, tmp_path):
     project = copy_project(evaluated, tmp_path / "p")
     preds = project / RUN / "eval/epoch-2/predictions.jsonl"

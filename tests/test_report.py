@@ -55,7 +55,8 @@ def test_select_val_loss_changes_the_cell(partial_runs, tmp_path):
 
 def test_paper_numbers_give_the_paper_tables_back(tmp_path):
     paper_as_scores(tmp_path / "runs")
-    results = collect.collect(tmp_path / "runs")
+    results, warnings = collect.collect(tmp_path / "runs")
+    assert warnings == []
     expected = (GOLDEN / "paper_tables.md").read_text()
     for name in ("table3", "table5", "table6"):
         table = tables.build(name, results)
@@ -143,3 +144,12 @@ def test_intervals_from_predictions_and_separated_pairs(tmp_path):
         from PIL import Image
         with Image.open(out / png) as im:
             assert im.format == "PNG" and im.size[0] > 100
+
+
+def test_latex_escapes_special_characters():
+    """A bare % in a caption comments out the rest of the line and breaks the build (caught with pdflatex)."""
+    for name in ("table3", "table5", "table6"):
+        tex = (GOLDEN / f"{name}.tex").read_text()
+        assert not re.search(r"(?<!\\)[%&#$]", tex.replace(" & ", " ")), name
+        assert tex.count(r"\begin{tabular}") == tex.count(r"\end{tabular}") == 1
+    assert tables._tex("a_b 50% & #1 {x} –") == r"a\_b 50\% \& \#1 \{x\} --"

@@ -4,12 +4,15 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
 import yaml
 
 from recipes.manifest import checkpoints
 from tests.conftest import copy_project, just
 
 RUN = "runs/tiny-marc-lr2e-4"
+
+pytestmark = pytest.mark.e2e  # real Axolotl training on the tiny model
 
 
 def test_one_adapter_checkpoint_per_epoch(trained):
