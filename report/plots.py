@@ -23,6 +23,8 @@ def score_vs_lr(table, out: Path) -> Path:
             name = MODELS[row.model].display + (f" ({row.variant})" if row.variant else "")
             ax.plot(xs, ys, marker="o", label=name)
     ax.set_xscale("log")
+    ax.set_xticks(list(LEARNING_RATES.values()), list(LEARNING_RATES))  # the paper's spellings
+    ax.minorticks_off()
     ax.set_xlabel("learning rate")
     ax.set_ylabel(table.metrics[-1] + (" (%)" if table.scale == 100 else ""))
     ax.set_title(table.title)
