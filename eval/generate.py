@@ -60,6 +60,10 @@ class HFGenerator:
         self.model.eval()
         self.adapter = name
 
+    def free_memory(self) -> None:
+        if self.device == "cuda":
+            self.torch.cuda.empty_cache()
+
     def generate(self, prompts: list[str], settings: GenSettings) -> list[str]:
         tok = self.tokenizer
         enc = tok(prompts, return_tensors="pt", padding=True).to(self.device)
@@ -90,6 +94,9 @@ class VLLMGenerator:  # pragma: no cover - needs a GPU and the `gpu` extra
                        trust_remote_code=trust_remote_code)
         self.tokenizer = self.llm.get_tokenizer()
         self.request = None
+
+    def free_memory(self) -> None:
+        pass  # vLLM manages its own memory
 
     def use_adapter(self, checkpoint: str) -> None:
         from vllm.lora.request import LoRARequest

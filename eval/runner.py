@@ -38,19 +38,34 @@ def val_losses(run_dir: Path) -> dict[int, float]:
     return {round(h["epoch"]): h["eval_loss"] for h in history if "eval_loss" in h and round(h["epoch"]) >= 1}
 
 
+def is_oom(error: BaseException) -> bool:
+    return type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower()
+
+
 def predict_epoch(gen, task: str, rows: list[dict], out: Path, settings: GenSettings, batch_size: int) -> None:
+    """Generate what `out` lacks, appending each batch; on out-of-memory, halve the batch and go on."""
     done = predictions.done_ids(out)
     todo = [r for r in rows if str(r["id"]) not in done]
     # Longest first: similar lengths share a batch (less padding), and an out-of-memory shows up at once.
     todo.sort(key=lambda r: len(r["prompt"]), reverse=True)
     with tqdm(total=len(rows), initial=len(rows) - len(todo), desc=out.parent.name, unit="ex",
               file=sys.stderr, disable=None) as bar:
-        for i in range(0, len(todo), batch_size):
+        i = 0
+        while i < len(todo):
             batch = todo[i: i + batch_size]
-            raws = gen.generate([r["prompt"] for r in batch], settings)
+            try:
+                raws = gen.generate([r["prompt"] for r in batch], settings)
+            except Exception as e:  # noqa: BLE001 - only out-of-memory is handled; the rest re-raised
+                if not is_oom(e) or batch_size == 1:
+                    raise
+                batch_size //= 2
+                say(f"out of memory at batch size {batch_size * 2}; going on with {batch_size}")
+                gen.free_memory()
+                continue
             predictions.append(out, [{**r, "raw": raw, "prediction": postprocess(task, raw)}
                                      for r, raw in zip(batch, raws)])
             bar.update(len(batch))
+            i += len(batch)
 
 
 def select(epochs: list[dict], metric: str, rule: str) -> dict | None:

@@ -123,9 +123,16 @@ def local_split(task: Task, directory: Path, split: str) -> Iterator[Row] | None
     return None
 
 
-def hub_split(task: Task, split: str) -> Iterator[Row]:  # pragma: no cover - needs the dataset hub
+def hub_split(task: Task, split: str) -> Iterator[Row]:
+    """The real loading path (the hub is not reachable from the test machines: tests use local files)."""
     import datasets
-    ds = datasets.load_dataset(task.hub["path"], task.hub.get("name"), split=task.splits[split])
+    try:
+        ds = datasets.load_dataset(task.hub["path"], task.hub.get("name"), split=task.splits[split])
+    except Exception as e:  # noqa: BLE001 - any failure of the hub is reported the same way
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise DataError(f"could not load {task.hub['path']} ({task.hub.get('name')}) split '{split}' from the "
+                        f"dataset hub: {first}; prepare local files and run `just data {task.name} --from DIR` "
+                        f"(README: Datasets)") from None
     for i, obj in enumerate(ds, 1):
         yield f"{task.hub['path']}[{split}]:row {i}", obj
 

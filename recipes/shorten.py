@@ -2,6 +2,8 @@
 boundary and rendering again: the template, the title, the question and the response are never cut."""
 from __future__ import annotations
 
+from tqdm import tqdm
+
 from prompts.tasks import Task
 
 
@@ -40,7 +42,7 @@ def shorten(task: Task, tokenizer, example: dict, limit: int, measure=train_leng
 def shorten_all(task: Task, tokenizer, examples, limit: int, measure=train_length) -> tuple[list[dict], int, int]:
     """(kept examples, rows shortened, rows dropped)."""
     kept, shortened, dropped = [], 0, 0
-    for ex in examples:
+    for ex in tqdm(examples, desc=f"fit rows to {limit} tokens", unit="row", disable=None, leave=False):
         new, cut = shorten(task, tokenizer, ex, limit, measure)
         if new is None:
             dropped += 1

@@ -59,6 +59,19 @@ def axolotl_command(recipe: Path) -> list[str]:
     return [str(exe), "train", str(recipe), "--launcher", launcher]
 
 
+def oom_advice(spec: RunSpec, cfg: dict) -> str:
+    """What to change after an out-of-memory under the cap, from the memory planner."""
+    from recipes.memory import SETTINGS, longest_fit, recipe_setting
+    cap = cfg.get("vram_cap_mb") or 0
+    setting = recipe_setting(cfg)
+    here = longest_fit(spec.model, setting, cap, step=100)
+    full = longest_fit(spec.model, SETTINGS["SDPA+GC"], cap, step=100)
+    return (f"out of GPU memory under the {cap:,} MB cap at sequence_len {cfg['sequence_len']} "
+            f"({setting.name}, micro-batch {setting.micro_batch}); the planner fits {here:,} tokens with this "
+            f"setting and {full:,} with SDPA + gradient checkpointing: use --variant len<N> with N at most "
+            f"{here:,}, or --variant full (`just plan {spec.model.name}`)")
+
+
 def train(spec: RunSpec, *, force: bool = False, epochs: int | None = None, overrides=(),
           deepspeed: str | None = None, cap_mb: int | None = None) -> int:
     """Train one run; returns Axolotl's exit code. A finished run is refused unless `force`."""
@@ -101,9 +114,7 @@ def train(spec: RunSpec, *, force: bool = False, epochs: int | None = None, over
         return 0
     reason = f"axolotl exited {code}" if code else f"only {len(done)} of {cfg['num_epochs']} epochs saved"
     if oom:
-        reason = (f"out of GPU memory under the {cfg.get('vram_cap_mb')} MB cap; "
-                  f"see `just plan {spec.model.name}` for a sequence length or setting that fits "
-                  f"(e.g. --variant full for SDPA + gradient checkpointing)")
+        reason = oom_advice(spec, cfg)
     manifest.update(spec.dir, status="failed", error=reason, epochs_saved=len(done))
     print(f"error: {spec.id}: {reason}; log: {log_path}", file=sys.stderr)
     return code or 1

@@ -27,10 +27,14 @@ def cli(*args: str, cwd: Path, check: bool = False, env: dict | None = None) -> 
     return proc
 
 
-def just(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def just(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("just")
     return subprocess.run([str(exe), "--justfile", str(REPO / "justfile"), "--working-directory", str(cwd),
-                           *args], capture_output=True, text=True)
+                           *args], capture_output=True, text=True, env={**os.environ, **(env or {})})
+
+
+# Planted in the training environment of `trained`: no file of the run may contain it.
+SECRET = "hf_jaftTestSecretDoNotWrite"
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +73,8 @@ def trained(tmp_path_factory, tiny_model) -> Path:
     from prompts.tasks import TASKS
     root = tmp_path_factory.mktemp("trained")
     prepare(TASKS["marc"], SAMPLES / "marc", root / "data" / "marc")
-    proc = just("train", "tiny", "marc", "2e-4", "--epochs", "2", cwd=root)
+    proc = just("train", "tiny", "marc", "2e-4", "--epochs", "2", cwd=root,
+                env={"HF_TOKEN": SECRET, "WANDB_API_KEY": SECRET})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return root
 

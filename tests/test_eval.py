@@ -100,3 +100,45 @@ def test_run_without_checkpoint_is_skipped(tmp_path):
     proc = just("eval", cwd=tmp_path)
     assert proc.returncode == 0 and "no epoch checkpoint yet; skipped" in proc.stderr
     assert not (run / "scores.json").exists()
+
+
+class FlakyGenerator:
+    """Runs out of memory on batches larger than 2; echoes the prompt's last character otherwise."""
+
+    def __init__(self):
+        self.sizes, self.freed = [], 0
+
+    def generate(self, prompts, settings):
+        self.sizes.append(len(prompts))
+        if len(prompts) > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return ["positive" for _ in prompts]
+
+    def free_memory(self):
+        self.freed += 1
+
+
+def test_eval_halves_the_batch_on_out_of_memory(tmp_path, capsys):
+    from eval.generate import GenSettings
+    from eval.runner import predict_epoch
+    rows = [{"id": str(i), "prompt": "p" * i, "references": ["positive"]} for i in range(7)]
+    gen = FlakyGenerator()
+    out = tmp_path / "epoch-1" / "predictions.jsonl"
+    predict_epoch(gen, "marc", rows, out, GenSettings(8), batch_size=8)
+    got = [json.loads(l) for l in out.read_text().splitlines()]
+    assert sorted(r["id"] for r in got) == [str(i) for i in range(7)]
+    assert gen.sizes[:3] == [7, 4, 2] and gen.freed == 2
+    assert "going on with 2" in capsys.readouterr().err
+
+
+def test_other_generation_errors_are_not_swallowed(tmp_path):
+    from eval.generate import GenSettings
+    from eval.runner import predict_epoch
+
+    class Broken:
+        def generate(self, prompts, settings):
+            raise ValueError("bad input ids")
+
+    with pytest.raises(ValueError):
+        predict_epoch(Broken(), "marc", [{"id": "1", "prompt": "p", "references": ["x"]}],
+                      tmp_path / "p.jsonl", GenSettings(8), batch_size=4)

@@ -133,3 +133,34 @@ def test_deepspeed_configs_are_accepted(config):
     path = HERE / "deepspeed" / config
     cfg = validate(recipe_dict(RunSpec.parse("llama2-13b", "xlsum", "2e-4", "full"), deepspeed=str(path)))
     assert cfg["deepspeed"] == str(path) and json.loads(path.read_text())["zero_optimization"]["stage"] in (2, 3)
+
+
+def test_out_of_memory_ends_the_run_with_the_planners_advice(workdir, monkeypatch, capsys):
+    """Axolotl is replaced by a process that dies as a CUDA OOM does; the launcher's handling is real."""
+    import sys
+
+    import recipes.train as train_mod
+    monkeypatch.chdir(workdir)
+    monkeypatch.setattr(train_mod, "axolotl_command", lambda recipe: [
+        sys.executable, "-c", "print('torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20 MiB')"
+                              "; raise SystemExit(1)"])
+    spec = RunSpec.parse("tiny", "marc", "2e-4")
+    assert train_mod.train(spec, epochs=1) == 1
+    err = capsys.readouterr().err
+    assert "out of GPU memory under the 46,000 MB cap at sequence_len 512" in err
+    assert "--variant full" in err and "Traceback" not in err.split("[jaft]")[-1]
+    manifest = json.loads((workdir / "runs" / spec.id / "run.json").read_text())
+    assert manifest["status"] == "failed" and "46,000 MB cap" in manifest["error"]
+
+
+def test_hub_failure_is_a_one_line_data_error(monkeypatch):
+    import datasets
+
+    from prompts.data import hub_split
+    from prompts.tasks import DataError
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'shunk031/JGLUE' on the Hub (LocalEntryNotFoundError)\nmore")
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(DataError, match=r"could not load shunk031/JGLUE \(MARC-ja\) split 'train' .* --from DIR"):
+        next(hub_split(TASKS["marc"], "train"))

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from recipes.manifest import checkpoints
-from tests.conftest import copy_project, just
+from tests.conftest import SECRET, copy_project, just
 
 RUN = "runs/tiny-marc-lr2e-4"
 
@@ -53,3 +53,15 @@ def test_interrupted_run_resumes_from_last_checkpoint(trained, tmp_path):
     assert f"resume from checkpoint at {RUN}/{first.name}" in proc.stderr  # Axolotl's own log line
     assert [e for e, _ in checkpoints(run)] == [1, 2]
     assert json.loads((run / "run.json").read_text())["resumed"] is True
+
+
+def test_private_by_default(trained):
+    """Tokens in the environment never reach the run folder; telemetry and trackers are off."""
+    run = trained / RUN
+    for path in run.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    cfg = yaml.safe_load((run / "recipe.yaml").read_text())
+    assert cfg["use_wandb"] is False and cfg["use_mlflow"] is False and cfg["trust_remote_code"] is False
+    from recipes.train import private_env
+    assert private_env()["AXOLOTL_DO_NOT_TRACK"] == "1" and private_env()["WANDB_MODE"] == "disabled"
