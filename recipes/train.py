@@ -40,13 +40,12 @@ def task_split(task_name: str, split: str) -> list[dict]:
     return [obj for _, obj in read_jsonl(path, required=("id", "prompt", "response", "references", "meta"))]
 
 
-def prepare_run_data(spec: RunSpec, base_model: str) -> dict:
-    """Shorten train and validation rows to the run's sequence length; write them into the run folder."""
+def prepare_run_data(spec: RunSpec, base_model: str, splits: dict[str, list[dict]]) -> dict:
+    """Shorten the train and validation rows to the run's sequence length; write them into the run folder."""
     tokenizer = load_tokenizer(base_model, spec.model.trust_remote_code)
+    fitted = {split: shorten_all(spec.task, tokenizer, rows, spec.sequence_len) for split, rows in splits.items()}
     stats = {}
-    for split in ("train", "validation"):
-        kept, shortened, dropped = shorten_all(spec.task, tokenizer, task_split(spec.task.name, split),
-                                               spec.sequence_len)
+    for split, (kept, shortened, dropped) in fitted.items():
         atomic_write_jsonl(spec.dir / "data" / f"{split}.jsonl", kept)
         stats[split] = {"rows": len(kept), "shortened": shortened, "dropped": dropped}
     return stats
@@ -78,15 +77,17 @@ def train(spec: RunSpec, *, force: bool = False, epochs: int | None = None, over
     state = manifest.read(spec.dir)
     if state.get("status") == "finished" and not force:
         raise UsageError(f"run {spec.id} already finished ({spec.dir}); pass --force to train it again")
+    # Read (and check) the data first: a missing or broken file fails before anything is written.
+    splits = {split: task_split(spec.task.name, split) for split in ("train", "validation")}
     base_model = base_model_path(spec)
     cfg = build_recipe(spec, force=force, epochs=epochs, overrides=overrides, deepspeed=deepspeed,
                        cap_mb=cap_mb, base_model=base_model)
     if force and state.get("status") == "finished":
         shutil.rmtree(spec.dir)  # a fresh run: old checkpoints must not be resumed or scored
-    recipe = write_recipe(spec, cfg)
     resumed = bool(manifest.checkpoints(spec.dir))
-    print(f"[jaft] {spec.id}: preparing rows (sequence_len {spec.sequence_len})", file=sys.stderr)
-    rows = prepare_run_data(spec, base_model)
+    print(f"[jaft] {spec.id}: fitting rows into sequence_len {spec.sequence_len}", file=sys.stderr)
+    rows = prepare_run_data(spec, base_model, splits)
+    recipe = write_recipe(spec, cfg)
     manifest.update(
         spec.dir, run_id=spec.id, model=spec.model.name, task=spec.task.name, lr=spec.lr,
         learning_rate=spec.learning_rate, variant=spec.variant, base_model=spec.model.hub_id or "tiny (local)",
@@ -98,15 +99,22 @@ def train(spec: RunSpec, *, force: bool = False, epochs: int | None = None, over
     cmd = axolotl_command(recipe)
     print(f"[jaft] {spec.id}: {' '.join(cmd)}" + (" (resuming)" if resumed else ""), file=sys.stderr)
     log_path = spec.dir / "train.log"
+    oom = False
     with log_path.open("a", encoding="utf-8") as log:
         proc = subprocess.Popen(cmd, env=private_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, errors="replace")
-        oom = False
-        for line in proc.stdout:
-            sys.stderr.write(line)
-            log.write(line)
-            oom = oom or any(m in line for m in OOM_MARKERS)
-        code = proc.wait()
+        try:
+            for line in proc.stdout:
+                sys.stderr.write(line)
+                log.write(line)
+                oom = oom or any(m in line for m in OOM_MARKERS)
+            code = proc.wait()
+        except KeyboardInterrupt:  # Ctrl-C reaches Axolotl too; the next `just train` resumes
+            proc.wait()
+            manifest.update(spec.dir, status="interrupted")
+            print(f"\n[jaft] {spec.id}: interrupted; `just train` again resumes from the last checkpoint",
+                  file=sys.stderr)
+            raise
     done = manifest.checkpoints(spec.dir)
     if code == 0 and len(done) >= int(cfg["num_epochs"]):
         manifest.update(spec.dir, status="finished", finished=manifest.now(), epochs_saved=len(done))

@@ -65,15 +65,15 @@ def run_one(spec: RunSpec, todo: str, args, gpu: str | None) -> tuple[bool, str]
         steps.append(("train", cmd))
     eval_cmd = [sys.executable, "-m", "eval", "eval", str(spec.dir), "--batch-size", str(args.batch_size)]
     steps.append(("eval", eval_cmd + (["--limit", str(args.limit)] if args.limit else [])))
+    spec.dir.mkdir(parents=True, exist_ok=True)
     for step, cmd in steps:
-        log = spec.dir.parent / f".sweep-{spec.id}.{step}.log" if not spec.dir.is_dir() else spec.dir / f"sweep-{step}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
+        log = spec.dir / f"sweep-{step}.log"
         with log.open("w", encoding="utf-8") as f:
             code = subprocess.call(cmd, env=env, stdout=f, stderr=subprocess.STDOUT)
         if code != 0:
             tail = [l for l in log.read_text(errors="replace").splitlines() if l.strip()][-1:] or [""]
             reason = f"{step} exited {code}: {tail[0][:300]}"
-            if spec.dir.is_dir() and manifest.read(spec.dir).get("status") != "failed":
+            if manifest.read(spec.dir).get("status") != "failed":  # the run's own record, if it made none
                 manifest.update(spec.dir, run_id=spec.id, status="failed", error=reason)
             return False, f"{reason} (log: {log})"
     return True, "ok"

@@ -164,3 +164,9 @@ def test_hub_failure_is_a_one_line_data_error(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(DataError, match=r"could not load shunk031/JGLUE \(MARC-ja\) split 'train' .* --from DIR"):
         next(hub_split(TASKS["marc"], "train"))
+
+
+def test_train_with_missing_data_writes_nothing(tmp_path):
+    proc = cli("recipes", "train", "tiny", "jsquad", "2e-4", cwd=tmp_path)
+    assert proc.returncode == 2 and "data/jsquad/train.jsonl not found; run `just data jsquad` first" in proc.stderr
+    assert not (tmp_path / "runs").exists()
