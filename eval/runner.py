@@ -78,7 +78,8 @@ def select(epochs: list[dict], metric: str, rule: str) -> dict | None:
         best = min(with_loss, key=lambda e: (e["val_loss"], e["epoch"]))
     else:
         best = max(epochs, key=lambda e: (e["metrics"][metric], -e["epoch"]))  # ties: the earlier epoch
-    return {"rule": rule, "epoch": best["epoch"], "metrics": best["metrics"], "val_loss": best.get("val_loss")}
+    return {"rule": rule, "epoch": best["epoch"], "metrics": best["metrics"], "val_loss": best.get("val_loss"),
+            "n": best.get("n"), "limit": best.get("limit")}
 
 
 def write_run_scores(run_dir: Path, run: dict) -> dict:
@@ -88,7 +89,8 @@ def write_run_scores(run_dir: Path, run: dict) -> dict:
     epochs = []
     for path in sorted((run_dir / "eval").glob("epoch-*/scores.json"), key=lambda p: int(p.parent.name[6:])):
         s = json.loads(path.read_text())
-        epochs.append({"epoch": s["epoch"], "n": s["n"], "metrics": s["metrics"], "val_loss": losses.get(s["epoch"])})
+        epochs.append({"epoch": s["epoch"], "n": s["n"], "limit": s.get("limit"), "metrics": s["metrics"],
+                       "val_loss": losses.get(s["epoch"])})
     scores = {
         "run_id": run["run_id"], "model": run["model"], "task": task.name, "lr": run["lr"],
         "variant": run.get("variant"), "split": task.eval_split, "metric": metric,
@@ -115,7 +117,7 @@ def eval_run(run_dir: Path, *, batch_size: int, backend: str, limit: int | None,
     if run.get("status") != "finished":
         say(f"{run_dir}: training status is '{run.get('status')}', not finished; skipped")
         return "skipped"
-    pending = [(k, p) for k, p in found if not (run_dir / "eval" / f"epoch-{k}" / "scores.json").is_file()]
+    pending = [(k, p) for k, p in found if not epoch_done(run_dir / "eval" / f"epoch-{k}", limit)]
     if pending:
         spec = RunSpec.parse(run["model"], run["task"], run["lr"], run.get("variant"))
         infer_len = spec.model.infer_len
@@ -132,18 +134,27 @@ def eval_run(run_dir: Path, *, batch_size: int, backend: str, limit: int | None,
             out_dir = run_dir / "eval" / f"epoch-{epoch}"
             gen.use_adapter(str(checkpoint))
             predict_epoch(gen, spec.task.name, rows, out_dir / "predictions.jsonl", settings, batch_size)
-            scored = predictions.load_for_scoring(spec.task.name, out_dir / "predictions.jsonl")
+            wanted = {str(r["id"]) for r in rows}  # an earlier, longer eval may have left more lines
+            scored = [r for r in predictions.load_for_scoring(spec.task.name, out_dir / "predictions.jsonl")
+                      if str(r["id"]) in wanted]
             metrics = score_rows(spec.task.name, scored)
             n = metrics.pop("n")
             atomic_write_json(out_dir / "scores.json", {
                 "epoch": epoch, "split": spec.task.eval_split, "n": n, "metrics": metrics,
                 "checkpoint": checkpoint.name, "prompts_shortened": shortened, "prompts_dropped": dropped,
-                "max_new_tokens": settings.max_new_tokens, "backend": backend})
+                "max_new_tokens": settings.max_new_tokens, "backend": backend, "limit": limit})
             say(f"{run['run_id']} epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     scores = write_run_scores(run_dir, run)
     best = scores["best"]
     say(f"{run['run_id']}: best epoch {best['epoch']} by {scores['metric']}" if best else f"{run_dir}: no scores")
     return "scored" if pending else "up to date"
+
+
+def epoch_done(out_dir: Path, limit: int | None) -> bool:
+    """Scored already, over the same rows: after `--limit 100`, a plain `just eval` extends to the whole
+    split (the 100 predictions are kept)."""
+    path = out_dir / "scores.json"
+    return path.is_file() and json.loads(path.read_text()).get("limit") == limit
 
 
 def find_runs(paths: list[str]) -> list[Path]:

@@ -49,12 +49,13 @@ def main(argv: list[str]) -> int:
         raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
     spec = RunSpec.parse(args.model, args.task, args.lr, args.variant)
     if args.verb == "render":
-        from recipes.render import build_recipe, write_recipe
+        from recipes.render import build_recipe, option_args, write_recipe
         if manifest.read(spec.dir).get("status") == "finished" and not args.force:
             raise UsageError(f"run {spec.id} already finished; its recipe stays as trained (--force to rewrite)")
         cfg = build_recipe(spec, force=args.force, epochs=args.epochs, overrides=args.overrides,
                            deepspeed=args.deepspeed, cap_mb=args.cap_mb)
-        print(write_recipe(spec, cfg))
+        print(write_recipe(spec, cfg, option_args(epochs=args.epochs, overrides=args.overrides,
+                                                  deepspeed=args.deepspeed, cap_mb=args.cap_mb)))
         return 0
     from recipes.train import train
     return train(spec, force=args.force, epochs=args.epochs, overrides=args.overrides,

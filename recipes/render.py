@@ -78,15 +78,24 @@ def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
     return cfg
 
 
-def header(spec: RunSpec) -> str:
+def option_args(*, epochs=None, overrides=(), deepspeed=None, cap_mb=None) -> list[str]:
+    """The command-line options that change a recipe, spelled as a user types them (for the header)."""
+    args = (["--epochs", str(epochs)] if epochs else []) + (["--cap-mb", str(cap_mb)] if cap_mb else [])
+    args += ["--deepspeed", deepspeed] if deepspeed else []
+    for item in overrides or []:
+        args += ["--set", item]
+    return args
+
+
+def header(spec: RunSpec, options: list[str]) -> str:
     args = [spec.model.name, spec.task.name, spec.lr] + (["--variant", spec.variant] if spec.variant else [])
-    line = " ".join(shlex.quote(a) for a in args)
+    line = " ".join(shlex.quote(a) for a in args + list(options))
     return (f"# jaft run {spec.id}: written by `just render {line}`\n"
             f"# train it with `just train {line}` (do not edit: re-render instead)\n")
 
 
-def write_recipe(spec: RunSpec, cfg: dict) -> Path:
-    text = header(spec) + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)
+def write_recipe(spec: RunSpec, cfg: dict, options: list[str] = ()) -> Path:
+    text = header(spec, options) + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)
     return atomic_write_text(spec.dir / "recipe.yaml", text)
 
 

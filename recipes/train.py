@@ -13,7 +13,7 @@ from pathlib import Path
 from prompts.files import atomic_write_jsonl, read_jsonl
 from prompts.tasks import DataError, UsageError
 from recipes import manifest
-from recipes.render import base_model_path, build_recipe, write_recipe
+from recipes.render import base_model_path, build_recipe, option_args, write_recipe
 from recipes.runs import RunSpec, data_root
 from recipes.shorten import shorten_all
 
@@ -87,7 +87,8 @@ def train(spec: RunSpec, *, force: bool = False, epochs: int | None = None, over
     resumed = bool(manifest.checkpoints(spec.dir))
     print(f"[jaft] {spec.id}: fitting rows into sequence_len {spec.sequence_len}", file=sys.stderr)
     rows = prepare_run_data(spec, base_model, splits)
-    recipe = write_recipe(spec, cfg)
+    recipe = write_recipe(spec, cfg, option_args(epochs=epochs, overrides=overrides, deepspeed=deepspeed,
+                                                 cap_mb=cap_mb))
     manifest.update(
         spec.dir, run_id=spec.id, model=spec.model.name, task=spec.task.name, lr=spec.lr,
         learning_rate=spec.learning_rate, variant=spec.variant, base_model=spec.model.hub_id or "tiny (local)",

@@ -20,13 +20,25 @@ class Result:
     task: str
     lr: str
     variant: str | None
-    epoch: int
-    metrics: dict
+    best: dict    # the selected epoch's entry of scores.json
     scores: dict  # the whole scores.json, for the provenance notes
+
+    @property
+    def epoch(self) -> int:
+        return self.best["epoch"]
+
+    @property
+    def metrics(self) -> dict:
+        return self.best["metrics"]
 
     @property
     def key(self) -> tuple:
         return (self.model, self.task, self.lr, self.variant)
+
+    @property
+    def limit(self) -> int | None:
+        """Set when the selected epoch was scored on the first N rows only (`just eval --limit N`)."""
+        return self.best.get("limit")
 
     @property
     def predictions(self) -> Path:
@@ -50,7 +62,7 @@ def load(path: Path, select: str) -> Result | str:
     if missing:
         return f"{path}: best epoch lacks {missing}; left out"
     return Result(run_id=s.get("run_id", path.parent.name), run_dir=path.parent, model=model, task=task, lr=lr,
-                  variant=s.get("variant"), epoch=best["epoch"], metrics=best["metrics"], scores=s)
+                  variant=s.get("variant"), best=best, scores=s)
 
 
 def collect(runs_root: Path, select: str = "task-metric") -> tuple[dict[tuple, Result], list[str]]:

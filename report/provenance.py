@@ -1,8 +1,10 @@
 """reports/README.md: which run fed which cell, the selection rule, package versions, the date."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
+from recipes import manifest
 from recipes.manifest import versions
 from report.tables import LRS, RULE_TEXT, label_of
 
@@ -29,6 +31,14 @@ def to_markdown(tables: list, select: str, results: dict, left_out: list[str]) -
     lines += ["", "Scored runs outside the paper's layout (not in a table): " + (", ".join(others) or "none."), ""]
     if left_out:
         lines += ["Left out with a warning: " + "; ".join(left_out), ""]
-    lines += ["## Package versions (this report)", ""]
-    lines += [f"- {name}: {v}" for name, v in versions().items()]
+    trained = {}
+    for r in results.values():  # the versions each run recorded when it trained
+        v = manifest.read(r.run_dir).get("versions")
+        if v:
+            trained.setdefault(json.dumps(v, sort_keys=True), []).append(r.run_id)
+    lines += ["## Package versions", "", "This report: " + ", ".join(f"{k} {v}" for k, v in versions().items())]
+    for v, run_ids in trained.items():
+        lines.append(f"\nTraining of {len(run_ids)} run(s) ({', '.join(sorted(run_ids)[:5])}"
+                     f"{', ...' if len(run_ids) > 5 else ''}): "
+                     + ", ".join(f"{k} {val}" for k, val in json.loads(v).items()))
     return "\n".join(lines) + "\n"

@@ -107,7 +107,10 @@ def build(name: str, results: dict) -> Table:
             values = None
             if result is not None:
                 values = tuple(round(result.metrics[m] * table.scale, table.digits) for m in table.metrics)
-            row.cells.append(Cell(values, fmt(values, table.digits), result))
+            text = fmt(values, table.digits)
+            if result is not None and result.limit:
+                text += "*"  # scored on the first N rows only (`just eval --limit N`)
+            row.cells.append(Cell(values, text, result))
     groups = {}
     for row in table.rows:
         groups.setdefault(row.block if table.bold_by == "block" else id(row), []).extend(row.cells)
@@ -121,7 +124,11 @@ def build(name: str, results: dict) -> Table:
 
 
 def caption(table: Table, select: str) -> str:
-    return f"{table.title}; {RULE_TEXT[select]}. Bold: best of each {table.bold_by}. {DASH}: not run yet."
+    text = f"{table.title}; {RULE_TEXT[select]}. Bold: best of each {table.bold_by}. {DASH}: not run yet."
+    limits = sorted({c.result.limit for r in table.rows for c in r.cells if c.result is not None and c.result.limit})
+    if limits:
+        text += f" *: scored on the first {', '.join(map(str, limits))} rows only, not the whole split."
+    return text
 
 
 def to_markdown(table: Table, select: str) -> str:

@@ -142,3 +142,16 @@ def test_other_generation_errors_are_not_swallowed(tmp_path):
     with pytest.raises(ValueError):
         predict_epoch(Broken(), "marc", [{"id": "1", "prompt": "p", "references": ["x"]}],
                       tmp_path / "p.jsonl", GenSettings(8), batch_size=4)
+
+
+@pytest.mark.e2e
+def test_limit_scores_a_prefix_and_a_plain_eval_extends_it(evaluated, tmp_path):
+    project = copy_project(evaluated, tmp_path / "p")
+    assert just("eval", RUN, "--limit", "10", cwd=project).returncode == 0
+    epoch = json.loads((project / RUN / "eval/epoch-1/scores.json").read_text())
+    assert (epoch["n"], epoch["limit"]) == (10, 10)
+    assert json.loads((project / RUN / "scores.json").read_text())["best"]["limit"] == 10
+    assert just("eval", RUN, cwd=project).returncode == 0
+    epoch = json.loads((project / RUN / "eval/epoch-1/scores.json").read_text())
+    assert (epoch["n"], epoch["limit"]) == (56, None)
+    assert len((project / RUN / "eval/epoch-1/predictions.jsonl").read_text().splitlines()) == 56

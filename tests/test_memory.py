@@ -71,7 +71,10 @@ def test_render_refuses_a_recipe_over_the_cap_unless_forced(tmp_path):
     assert proc.returncode == 2 and "over the 46,000 MB cap" in proc.stderr and "fits 1,700 tokens" in proc.stderr
     assert not (tmp_path / "runs").exists()
     forced = cli(*args, "--force", cwd=tmp_path, check=True)
-    assert "warning:" in forced.stderr and (tmp_path / "runs/llama2-7b-xlsum-lr2e-4/recipe.yaml").is_file()
+    recipe = (tmp_path / "runs/llama2-7b-xlsum-lr2e-4/recipe.yaml").read_text()
+    assert "warning:" in forced.stderr
+    assert recipe.startswith("# jaft run llama2-7b-xlsum-lr2e-4: written by "
+                             "`just render llama2-7b xlsum 2e-4 --set sequence_len=4096`")
     ok = cli("recipes", "render", "llama2-7b", "xlsum", "2e-4", "--variant", "full", "--set", "sequence_len=4096",
              cwd=tmp_path, check=True)
     assert "warning" not in ok.stderr

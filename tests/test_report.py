@@ -153,3 +153,14 @@ def test_latex_escapes_special_characters():
         assert not re.search(r"(?<!\\)[%&#$]", tex.replace(" & ", " ")), name
         assert tex.count(r"\begin{tabular}") == tex.count(r"\end{tabular}") == 1
     assert tables._tex("a_b 50% & #1 {x} –") == r"a\_b 50\% \& \#1 \{x\} --"
+
+
+def test_cells_scored_on_a_subset_are_marked(tmp_path):
+    runs = tmp_path / "runs"
+    d = write_scores(runs, "calm2", "marc", "2e-4", {"accuracy": 0.9})
+    scores = json.loads((d / "scores.json").read_text())
+    scores["best"]["limit"] = 100
+    (d / "scores.json").write_text(json.dumps(scores))
+    table = tables.build("table3", collect.collect(runs)[0])
+    md = tables.to_markdown(table, "task-metric")
+    assert "| CALM2 7B | **90.00*** |" in md and "*: scored on the first 100 rows only" in md
