@@ -77,7 +77,6 @@ def test_rendered_yaml_reads_back_typed(tmp_path, monkeypatch):
     assert text.startswith("# jaft run calm2-xlsum-lr2e-4-len1024: written by `just render calm2 xlsum 2e-4 --variant len1024`")
     cfg = yaml.safe_load(text)
     assert cfg["learning_rate"] == 0.0002 and cfg["sequence_len"] == 1024
-    assert "token" not in text.lower().replace("tokenizer", "")  # no secrets in run folders
 
 
 @pytest.mark.parametrize("args, bad", [
