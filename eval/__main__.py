@@ -42,8 +42,10 @@ def main(argv: list[str]) -> int:
         return 0
     if args.backend not in BACKENDS:
         raise UsageError(f"unknown backend '{args.backend}'; valid: {', '.join(BACKENDS)}")
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    for flag, value in (("--batch-size", args.batch_size), ("--limit", args.limit),
+                        ("--max-new-tokens", args.max_new_tokens)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
     from eval.runner import eval_run, find_runs
     runs = find_runs(args.runs)
     if not runs:

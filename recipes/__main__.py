@@ -45,8 +45,9 @@ def main(argv: list[str]) -> int:
         from recipes.tiny import ensure_tiny
         print(ensure_tiny())
         return 0
-    if args.epochs is not None and args.epochs < 1:
-        raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
+    for flag, value in (("--epochs", args.epochs), ("--cap-mb", args.cap_mb)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
     spec = RunSpec.parse(args.model, args.task, args.lr, args.variant)
     if args.verb == "render":
         from recipes.render import build_recipe, option_args, write_recipe

@@ -11,7 +11,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import queue
 import subprocess
@@ -97,6 +96,9 @@ def main(argv: list[str]) -> int:
     models = [choose("model", m, MODELS) for m in args.models]
     tasks = [choose("task", t, TASKS) for t in args.tasks]
     lrs = [parse_lr(lr) for lr in args.lrs]
+    for flag, value in (("--jobs", args.jobs), ("--epochs", args.epochs), ("--limit", args.limit)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
     gpus = [g.strip() for g in args.gpus.split(",")] if args.gpus else None
     if gpus and not all(g.isdigit() for g in gpus):
         raise UsageError(f"bad --gpus '{args.gpus}'; expected comma-separated GPU ids, e.g. 0,1")

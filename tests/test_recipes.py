@@ -169,3 +169,17 @@ def test_train_with_missing_data_writes_nothing(tmp_path):
     proc = cli("recipes", "train", "tiny", "jsquad", "2e-4", cwd=tmp_path)
     assert proc.returncode == 2 and "data/jsquad/train.jsonl not found; run `just data jsquad` first" in proc.stderr
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ("recipes", "train", "tiny", "marc", "2e-4", "--cap-mb", "0"),
+    ("recipes", "render", "tiny", "marc", "2e-4", "--epochs", "0"),
+    ("eval", "eval", "--limit", "0"),
+    ("eval", "eval", "--batch-size", "0"),
+    ("report.sweep", "--jobs", "0"),
+    ("report.sweep", "--gpus", "a,b", "--dry-run"),
+])
+def test_non_positive_numbers_are_one_line_errors(tmp_path, args):
+    proc = cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and len(proc.stderr.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
