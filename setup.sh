@@ -11,7 +11,9 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 [ -x .venv/bin/python ] || python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q torch==2.13.0
+# The CPU wheel of torch lies on this kind of machine's disk; elsewhere pip takes it from the registry.
+links=(); [ -d /opt/wheels ] && links=(--find-links /opt/wheels)
+.venv/bin/python -m pip install -q "${links[@]}" torch==2.13.0
 .venv/bin/python -m pip install -q -e '.[test]'
 echo "$want" > "$stamp"
 echo "jaft installed into .venv/ (run commands with .venv/bin/just VERB)" >&2
