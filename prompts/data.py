@@ -159,12 +159,10 @@ def prepare(task: Task, source: Path | None, out_dir: Path) -> dict:
             rows = hub_split(task, split)
         else:
             rows = local_split(task, source, split)
-            if rows is None:
-                if split == task.eval_split or split == "train":
-                    wanted = f"{split}.jsonl/.json/.parquet" + (
-                        f" or {task.jglue_files[split]}" if split in task.jglue_files else "")
-                    raise DataError(f"{source}: no file for split '{split}' (looked for {wanted})")
-                continue
+            if rows is None:  # every split is used: train, validation (loss each epoch), the scored split
+                wanted = f"{split}.jsonl/.json/.parquet" + (
+                    f" or {task.jglue_files[split]}" if split in task.jglue_files else "")
+                raise DataError(f"{source}: no file for split '{split}' (looked for {wanted})")
         converted[split] = convert(task, rows)
     stats = {}
     for split, (examples, skipped) in converted.items():

@@ -118,3 +118,11 @@ def test_bad_file_writes_nothing(tmp_path):
 def test_unknown_task_lists_valid():
     with pytest.raises(UsageError, match="unknown task 'marcja'; valid: marc, jsquad, xlsum"):
         get_task("marcja")
+
+
+def test_missing_split_is_named(tmp_path):
+    (tmp_path / "train.jsonl").write_text('{"id": "1", "title": "t", "summary": "s", "text": "x"}\n')
+    (tmp_path / "test.jsonl").write_text('{"id": "1", "title": "t", "summary": "s", "text": "x"}\n')
+    with pytest.raises(DataError, match=r"no file for split 'validation' \(looked for validation.jsonl/.json/.parquet\)"):
+        prepare(TASKS["xlsum"], tmp_path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
