@@ -40,10 +40,11 @@ def task_split(task_name: str, split: str) -> list[dict]:
     return [obj for _, obj in read_jsonl(path, required=("id", "prompt", "response", "references", "meta"))]
 
 
-def prepare_run_data(spec: RunSpec, base_model: str, splits: dict[str, list[dict]]) -> dict:
-    """Shorten the train and validation rows to the run's sequence length; write them into the run folder."""
+def prepare_run_data(spec: RunSpec, base_model: str, splits: dict[str, list[dict]], limit: int) -> dict:
+    """Shorten the train and validation rows to `limit` tokens (the recipe's sequence_len, which `--set`
+    may have changed); write them into the run folder."""
     tokenizer = load_tokenizer(base_model, spec.model.trust_remote_code)
-    fitted = {split: shorten_all(spec.task, tokenizer, rows, spec.sequence_len) for split, rows in splits.items()}
+    fitted = {split: shorten_all(spec.task, tokenizer, rows, limit) for split, rows in splits.items()}
     stats = {}
     for split, (kept, shortened, dropped) in fitted.items():
         atomic_write_jsonl(spec.dir / "data" / f"{split}.jsonl", kept)
@@ -85,8 +86,8 @@ def train(spec: RunSpec, *, force: bool = False, epochs: int | None = None, over
     if force and state.get("status") == "finished":
         shutil.rmtree(spec.dir)  # a fresh run: old checkpoints must not be resumed or scored
     resumed = bool(manifest.checkpoints(spec.dir))
-    print(f"[jaft] {spec.id}: fitting rows into sequence_len {spec.sequence_len}", file=sys.stderr)
-    rows = prepare_run_data(spec, base_model, splits)
+    print(f"[jaft] {spec.id}: fitting rows into sequence_len {cfg['sequence_len']}", file=sys.stderr)
+    rows = prepare_run_data(spec, base_model, splits, int(cfg["sequence_len"]))
     recipe = write_recipe(spec, cfg, option_args(epochs=epochs, overrides=overrides, deepspeed=deepspeed,
                                                  cap_mb=cap_mb))
     manifest.update(

@@ -183,3 +183,18 @@ def test_non_positive_numbers_are_one_line_errors(tmp_path, args):
     proc = cli(*args, cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and len(proc.stderr.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rows_fit_the_recipes_sequence_len_after_set(workdir, monkeypatch, tiny_tokenizer):
+    """`--set sequence_len=N` must shorten rows to N, or Axolotl (excess_length_strategy: raise) refuses them."""
+    import sys
+
+    import recipes.train as train_mod
+    monkeypatch.chdir(workdir)
+    monkeypatch.setattr(train_mod, "axolotl_command", lambda recipe: [sys.executable, "-c", "pass"])
+    spec = RunSpec.parse("tiny", "xlsum", "2e-4")
+    train_mod.train(spec, epochs=1, overrides=["sequence_len=200"])
+    rows = [json.loads(l) for l in (workdir / "runs" / spec.id / "data" / "train.jsonl").read_text().splitlines()]
+    assert max(train_length(tiny_tokenizer, r["prompt"], r["response"]) for r in rows) <= 200
+    manifest = json.loads((workdir / "runs" / spec.id / "run.json").read_text())
+    assert manifest["sequence_len"] == 200 and manifest["rows"]["train"]["shortened"] > 0
