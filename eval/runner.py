@@ -78,8 +78,7 @@ def select(epochs: list[dict], metric: str, rule: str) -> dict | None:
         best = min(with_loss, key=lambda e: (e["val_loss"], e["epoch"]))
     else:
         best = max(epochs, key=lambda e: (e["metrics"][metric], -e["epoch"]))  # ties: the earlier epoch
-    return {"rule": rule, "epoch": best["epoch"], "metrics": best["metrics"], "val_loss": best.get("val_loss"),
-            "n": best.get("n"), "limit": best.get("limit")}
+    return {"rule": rule, **best}
 
 
 def write_run_scores(run_dir: Path, run: dict) -> dict:

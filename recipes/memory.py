@@ -4,7 +4,7 @@ peak = frozen bf16 weights + LoRA weights, grads and AdamW state (fp32)
      + per-layer activations (all layers without gradient checkpointing; with it, one layer's plus each
        layer's checkpointed input) + eager attention's seq² scores (SDPA keeps none)
      + logits and loss over the vocabulary (Liger's fused linear cross-entropy keeps none) + a constant.
-The weights are counted exactly from the shapes; the five activation constants (bytes per element) are
+The weights are counted exactly from the shapes; the other terms' constants (bytes per element) are
 fitted by least squares on `anchors/h100_lora_step_memory.jsonl` (relative error, non-negative).
 
 Examples:
@@ -41,8 +41,8 @@ class Setting:
         return "+".join(parts)
 
 
-SETTINGS = {"paper (eager, no GC)": Setting("eager"), "SDPA+GC": Setting("sdpa", True),
-            "SDPA+GC+Liger": Setting("sdpa", True, True)}
+SETTINGS = {"paper (eager, no GC)": Setting("eager"), "SDPA, no GC": Setting("sdpa"),
+            "SDPA+GC": Setting("sdpa", True), "SDPA+GC+Liger": Setting("sdpa", True, True)}
 
 
 def weight_counts(model: Model) -> tuple[int, int]:

@@ -26,7 +26,6 @@ def plan_rows(models, cap_mb: int) -> list[dict]:
         row = {"model": name, "native_context": m.native_context, "paper_len": m.train_len,
                "paper_attn": m.paper_attn, "paper_peak_mib": round(peak_mib(m, m.train_len, paper_setting)),
                "longest": {label: longest_fit(m, s, cap_mb, STEP) for label, s in SETTINGS.items()}}
-        row["longest"]["sdpa, no GC"] = longest_fit(m, Setting("sdpa"), cap_mb, STEP)
         rows.append(row)
     return rows
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shlex
+import sys
 from pathlib import Path
 
 import jinja2
@@ -103,7 +104,6 @@ def build_recipe(spec: RunSpec, *, force: bool = False, epochs: int | None = Non
                  deepspeed: str | None = None, cap_mb: int | None = None, base_model: str | None = None) -> dict:
     """The run's config, overrides applied, checked by Axolotl and by the memory planner: a recipe
     predicted not to fit its VRAM cap is refused (with `force`, a warning)."""
-    import sys
     from recipes.memory import check_fits
 
     cfg = apply_overrides(recipe_dict(spec, epochs=epochs, deepspeed=deepspeed, base_model=base_model,

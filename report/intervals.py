@@ -25,11 +25,6 @@ def bootstrap(values, resamples: int = RESAMPLES, seed: int = SEED, level: float
     return float(values.mean()), float(low), float(high)
 
 
-def per_example(task: str, path, metric: str) -> list[float]:
-    fn = METRICS[metric]
-    return [fn(r["prediction"], r["references"]) for r in load_for_scoring(task, path)]
-
-
 def cell_intervals(table) -> dict:
     """(row index, lr index) -> {metric: (mean, low, high)} for every filled cell, in the table's scale."""
     out = {}
@@ -37,7 +32,9 @@ def cell_intervals(table) -> dict:
         for j, cell in enumerate(row.cells):
             if cell.result is None or not cell.result.predictions.is_file():
                 continue
-            out[(i, j)] = {m: tuple(v * table.scale for v in bootstrap(per_example(table.task, cell.result.predictions, m)))
+            rows = load_for_scoring(table.task, cell.result.predictions)
+            out[(i, j)] = {m: tuple(v * table.scale for v in
+                                    bootstrap([METRICS[m](r["prediction"], r["references"]) for r in rows]))
                            for m in table.metrics}
     return out
 

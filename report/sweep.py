@@ -18,6 +18,7 @@ import sys
 import threading
 from pathlib import Path
 
+from eval.runner import epoch_done
 from prompts.cli import run
 from prompts.data import prepare
 from prompts.tasks import TASKS, UsageError, choose
@@ -30,13 +31,11 @@ def say(msg: str) -> None:
     print(f"[jaft sweep] {msg}", file=sys.stderr, flush=True)
 
 
-def state(spec: RunSpec) -> str:
-    """'done' (finished and every epoch scored), 'eval' (finished, scores missing) or 'train'."""
-    m = manifest.read(spec.dir)
-    if m.get("status") != "finished":
+def state(spec: RunSpec, limit: int | None) -> str:
+    """'done' (finished and every epoch scored over the same rows), 'eval' (finished, scores missing) or 'train'."""
+    if manifest.read(spec.dir).get("status") != "finished":
         return "train"
-    epochs = [k for k, _ in manifest.checkpoints(spec.dir)]
-    scored = all((spec.dir / "eval" / f"epoch-{k}" / "scores.json").is_file() for k in epochs)
+    scored = all(epoch_done(spec.dir / "eval" / f"epoch-{k}", limit) for k, _ in manifest.checkpoints(spec.dir))
     return "done" if scored and (spec.dir / "scores.json").is_file() else "eval"
 
 
@@ -103,7 +102,7 @@ def main(argv: list[str]) -> int:
     if gpus and not all(g.isdigit() for g in gpus):
         raise UsageError(f"bad --gpus '{args.gpus}'; expected comma-separated GPU ids, e.g. 0,1")
     grid = paper_grid(models, tasks, lrs)
-    plan = [(spec, state(spec)) for spec in grid]
+    plan = [(spec, state(spec, args.limit)) for spec in grid]
     todo = [(s, t) for s, t in plan if t != "done"]
     for spec, t in plan:
         say(f"{spec.id:<36} {'finished and scored: skip' if t == 'done' else t + ' + eval' if t == 'train' else 'eval'}")
