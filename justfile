@@ -25,7 +25,11 @@ train *args:
 
 # the paper's grid (or part of it): data -> train -> eval, then report
 sweep *args:
-    @{{py}} -m report.sweep "$@"
+    @{{py}} -m pipeline sweep "$@"
+
+# fit and cache a run's rows without training: just prepare calm2 xlsum [--variant len1024]
+prepare *args:
+    @{{py}} -m recipes prepare "$@"
 
 # generate + score every epoch of every finished run not yet scored
 eval *args:
@@ -41,12 +45,12 @@ report *args:
 
 # memory plan: the longest sequence under the cap per model and setting
 plan *args:
-    @{{py}} -m recipes.memory plan "$@"
+    @{{py}} -m recipes plan "$@"
 
 # the whole pipeline on the tiny model and bundled samples, on CPU
 demo *args:
     @bash {{justfile_directory()}}/setup.sh
-    @{{py}} -m report.demo "$@"
+    @{{py}} -m pipeline demo "$@"
 
 # the test suite (what .ci/run calls)
 test *args:

@@ -15,8 +15,9 @@ from pathlib import Path
 from eval.generate import BACKENDS
 from eval.metrics import score_rows
 from eval.predictions import load_for_scoring
-from prompts.cli import run
-from prompts.tasks import TASKS, DataError, UsageError, get_task
+from jaft.common import run
+from jaft.common import DataError, UsageError
+from prompts.tasks import TASKS, get_task
 
 
 def main(argv: list[str]) -> int:

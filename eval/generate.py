@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prompts.tasks import UsageError
+from jaft.common import UsageError
 
 
 @dataclass(frozen=True)

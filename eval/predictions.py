@@ -5,8 +5,8 @@ import json
 import os
 from pathlib import Path
 
-from prompts.files import read_jsonl
-from prompts.tasks import DataError
+from jaft.common import read_jsonl
+from jaft.common import DataError
 from eval.postprocess import postprocess
 
 FIELDS = ("id", "prompt", "raw", "prediction", "references")

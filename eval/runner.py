@@ -11,13 +11,9 @@ from eval import predictions
 from eval.generate import BACKENDS, TASK_GEN, GenSettings
 from eval.metrics import TASK_METRICS, score_rows
 from eval.postprocess import postprocess
-from prompts.files import atomic_write_json
-from prompts.tasks import get_task
-from recipes import manifest
-from recipes.render import base_model_path
-from recipes.runs import RunSpec, runs_root
-from recipes.shorten import prompt_length, shorten_all
-from recipes.train import task_split
+from jaft.common import atomic_write_json, runs_root
+from prompts import get_task, load_split, prompt_length, shorten_all
+from recipes import RunSpec, base_model_path, checkpoints, read_manifest
 
 RULES = {
     "task-metric": "the epoch with the highest {metric} on the {split} split (the paper's rule)",
@@ -31,7 +27,7 @@ def say(msg: str) -> None:
 
 def val_losses(run_dir: Path) -> dict[int, float]:
     """Epoch -> eval_loss, from the last checkpoint's trainer_state.json (Axolotl evaluates each epoch)."""
-    found = manifest.checkpoints(run_dir)
+    found = checkpoints(run_dir)
     if not found:
         return {}
     history = json.loads((found[-1][1] / "trainer_state.json").read_text())["log_history"]
@@ -105,11 +101,11 @@ def write_run_scores(run_dir: Path, run: dict) -> dict:
 
 def eval_run(run_dir: Path, *, batch_size: int, backend: str, limit: int | None, max_new_tokens: int | None) -> str:
     """Returns 'scored', 'up to date' or 'skipped'."""
-    run = manifest.read(run_dir)
+    run = read_manifest(run_dir)
     if not run:
         say(f"{run_dir}: no run.json, not a jaft run; skipped")
         return "skipped"
-    found = manifest.checkpoints(run_dir)
+    found = checkpoints(run_dir)
     if not found:
         say(f"{run_dir}: no epoch checkpoint yet; skipped")
         return "skipped"
@@ -122,7 +118,7 @@ def eval_run(run_dir: Path, *, batch_size: int, backend: str, limit: int | None,
         infer_len = spec.model.infer_len
         gen = BACKENDS[backend](base_model_path(spec), spec.model.trust_remote_code)
         # The evaluation split, prompts cut (article/context only) to the model's inference input maximum.
-        rows = task_split(spec.task.name, spec.task.eval_split)[: limit or None]
+        rows = load_split(spec.task.name, spec.task.eval_split)[: limit or None]
         rows, shortened, dropped = shorten_all(spec.task, gen.tokenizer, rows, infer_len, measure=prompt_length)
         if shortened or dropped:
             say(f"{run['run_id']}: {shortened} prompts shortened to {infer_len} tokens, {dropped} dropped")

@@ -1,7 +1,9 @@
-"""Task definitions of the paper (Table 1 prompts, dataset sources) and data preparation.
+"""Task definitions of the paper (Table 1 prompts, dataset sources), data preparation and row fitting.
 
 Example: `python -m prompts data marc --from ~/datasets/marc_ja`
 """
-from prompts.tasks import TASKS, Task, get_task, UsageError
+from prompts.data import load_split
+from prompts.fit import prompt_length, shorten_all, train_length
+from prompts.tasks import TASKS, Task, get_task
 
-__all__ = ["TASKS", "Task", "get_task", "UsageError"]
+__all__ = ["TASKS", "Task", "get_task", "load_split", "shorten_all", "prompt_length", "train_length"]

@@ -9,9 +9,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from prompts.cli import run
+from jaft.common import run
 from prompts.data import prepare
-from prompts.tasks import TASKS, DataError, get_task
+from jaft.common import DataError
+from prompts.tasks import TASKS, get_task
 
 
 def main(argv: list[str]) -> int:

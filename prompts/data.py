@@ -9,8 +9,9 @@ import json
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from prompts.files import atomic_write_jsonl, read_jsonl
-from prompts.tasks import DataError, Task
+from jaft.common import atomic_write_jsonl, data_root, read_jsonl
+from jaft.common import DataError
+from prompts.tasks import Task
 
 Row = tuple[str, dict]  # (where: "file:line", hub-schema record)
 
@@ -169,3 +170,11 @@ def prepare(task: Task, source: Path | None, out_dir: Path) -> dict:
         atomic_write_jsonl(out_dir / f"{split}.jsonl", examples)
         stats[split] = {"rows": len(examples), "left_out": skipped}
     return stats
+
+
+def load_split(task_name: str, split: str) -> list[dict]:
+    """A prepared split (`data/<task>/<split>.jsonl`, under JAFT_DATA), every line checked."""
+    path = data_root() / task_name / f"{split}.jsonl"
+    if not path.is_file():
+        raise DataError(f"{path} not found; run `just data {task_name}` first")
+    return [obj for _, obj in read_jsonl(path, required=("id", "prompt", "response", "references", "meta"))]

@@ -9,25 +9,11 @@ from pathlib import Path
 
 import yaml
 
+from jaft.common import choose
+
 HERE = Path(__file__).parent
 RESPONSE = "{response}"
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
-
-
-class UsageError(Exception):
-    """A bad name or value typed by the user: printed as one line, exit code 2."""
-
-
-class DataError(Exception):
-    """A bad data file: the message names the file and line."""
-
-
-def choose(kind: str, value: str, valid) -> str:
-    """Return `value` if it is one of `valid`, else raise a one-line UsageError listing them."""
-    valid = list(valid)
-    if value not in valid:
-        raise UsageError(f"unknown {kind} '{value}'; valid: {', '.join(valid)}")
-    return value
 
 
 @dataclass(frozen=True)

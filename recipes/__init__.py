@@ -1,4 +1,14 @@
 """Model registry, Axolotl recipes, the VRAM cap plugin, the memory planner and the train launcher.
 
 Example: `python -m recipes train calm2 marc 2e-4`
+
+What later stages (eval, report, pipeline) need from recipes is offered here, so that they never reach
+into the modules that build and launch training.
 """
+from recipes.manifest import checkpoints, read as read_manifest
+from recipes.models import LEARNING_RATES, MODELS, PAPER_MODELS, get_model
+from recipes.render import base_model_path
+from recipes.runs import RunSpec, paper_grid
+
+__all__ = ["checkpoints", "read_manifest", "LEARNING_RATES", "MODELS", "PAPER_MODELS", "get_model",
+           "base_model_path", "RunSpec", "paper_grid"]

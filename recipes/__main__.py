@@ -3,6 +3,7 @@
 Examples:
   python -m recipes render calm2 xlsum 2e-4 --variant len1024   # print the recipe's path
   python -m recipes train calm2 marc 2e-4                       # real Axolotl training
+  python -m recipes plan llmjp-13b                              # the memory plan (`just plan`)
   python -m recipes tiny                                        # build the local test model
 """
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from prompts.cli import run
-from prompts.tasks import TASKS, UsageError
+from jaft.common import run
+from jaft.common import UsageError
+from prompts.tasks import TASKS
 from recipes import manifest
 from recipes.models import LEARNING_RATES, MODELS, VARIANTS_HELP
 from recipes.runs import RunSpec
@@ -33,6 +35,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["plan"]:  # the planner has its own options (recipes.plan)
+        from recipes.plan import main as plan
+        return plan(argv)
     ap = argparse.ArgumentParser(prog="python -m recipes", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="verb", required=True)

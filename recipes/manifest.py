@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from prompts.files import atomic_write_json
+from jaft.common import atomic_write_json
 
 PACKAGES = ("jaft", "axolotl", "torch", "transformers", "peft", "datasets", "accelerate")
 

@@ -7,9 +7,7 @@ peak = frozen bf16 weights + LoRA weights, grads and AdamW state (fp32)
 The weights are counted exactly from the shapes; the other terms' constants (bytes per element) are
 fitted by least squares on `anchors/h100_lora_step_memory.jsonl` (relative error, non-negative).
 
-Examples:
-  python -m recipes.memory --model calm2 --seq 1700 --attn eager --json      # {"peak_mib": ...}
-  python -m recipes.memory plan --cap-mb 46000                               # what `just plan` prints
+Its command-line face is `recipes.plan` (`just plan`, `python -m recipes.plan --model calm2 --seq 1700`).
 """
 from __future__ import annotations
 
@@ -157,11 +155,3 @@ def check_fits(model: Model, cfg: dict) -> str | None:
             f"{setting.micro_batch}) needs ~{peak:,.0f} MiB, over the {cap:,} MB cap; this setting fits "
             f"{fits:,} tokens (`just plan {model.name}`; --variant full uses SDPA + checkpointing)")
 
-
-if __name__ == "__main__":
-    import sys
-
-    from prompts.cli import run
-    from recipes.plan import main
-
-    sys.exit(run(main))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from prompts.tasks import UsageError, choose
+from jaft.common import UsageError, choose
 
 HERE = Path(__file__).parent
 # The paper's four learning rates, written as the paper writes them (and as run ids spell them).

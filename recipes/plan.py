@@ -2,16 +2,16 @@
 predicted peak of the paper-length recipe. A command-line face on recipes.memory.
 
 Examples:
-  python -m recipes.memory plan                    # all paper models, 46,000 MB
-  python -m recipes.memory plan llmjp-13b --cap-mb 24000
-  python -m recipes.memory --model calm2 --seq 1700 --attn eager --json
+  python -m recipes.plan plan                    # all paper models, 46,000 MB
+  python -m recipes.plan plan llmjp-13b --cap-mb 24000
+  python -m recipes.plan --model calm2 --seq 1700 --attn eager --json
 """
 from __future__ import annotations
 
 import argparse
 import json
 
-from prompts.tasks import UsageError, choose
+from jaft.common import UsageError, choose
 from recipes.memory import SETTINGS, Setting, longest_fit, peak_mib
 from recipes.models import DEFAULT_CAP_MB, MODELS, PAPER_MODELS, get_model
 
@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
         rows = plan_rows([choose("model", args.model, MODELS)] if args.model else PAPER_MODELS, args.cap_mb)
         print(json.dumps(rows, indent=2) if args.json else show(rows, args.cap_mb))
         return 0
-    ap = argparse.ArgumentParser(prog="python -m recipes.memory", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m recipes.plan", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
     ap.add_argument("--seq", type=int, required=True)
@@ -73,3 +73,11 @@ def main(argv: list[str]) -> int:
     peak = peak_mib(model, args.seq, Setting(attn, args.gradient_checkpointing, args.liger, args.micro_batch))
     print(json.dumps({"peak_mib": round(peak)}) if args.json else f"{model.name}: ~{peak:,.0f} MiB")
     return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from jaft.common import run
+
+    sys.exit(run(main))

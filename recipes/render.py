@@ -8,8 +8,8 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from prompts.files import atomic_write_text
-from prompts.tasks import UsageError
+from jaft.common import atomic_write_text
+from jaft.common import UsageError
 from recipes.runs import RunSpec
 from recipes.models import DEFAULT_CAP_MB
 
@@ -27,8 +27,17 @@ DEFAULTS = {
     "logging_steps": 10,
     "excess_length_strategy": "raise",
 }
+
+
+def yaml_scalar(value) -> str:
+    """One value as PyYAML writes it, on one line (flow style): what yaml.safe_load reads back unchanged."""
+    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=1 << 30)
+    return text.removesuffix("\n...\n").strip()
+
+
 ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE), undefined=jinja2.StrictUndefined,
                          keep_trailing_newline=True)
+ENV.filters["yaml"] = yaml_scalar
 
 
 def base_model_path(spec: RunSpec) -> str:

@@ -1,20 +1,12 @@
 """One run of the grid: its id, its folder, the settings that follow from model × task × lr × variant."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from jaft.common import data_root, runs_root  # noqa: F401 - re-exported for the stages after recipes
 from prompts.tasks import TASKS, Task, get_task
 from recipes.models import LEARNING_RATES, PAPER_MODELS, Model, get_model, parse_lr, parse_variant
-
-
-def runs_root() -> Path:
-    return Path(os.environ.get("JAFT_RUNS", "runs"))
-
-
-def data_root() -> Path:
-    return Path(os.environ.get("JAFT_DATA", "data"))
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from prompts.files import atomic_write_jsonl, read_jsonl
-from prompts.tasks import DataError, UsageError
+from jaft.common import atomic_write_jsonl, read_jsonl
+from jaft.common import DataError, UsageError
 from recipes import manifest
 from recipes.render import base_model_path, build_recipe, option_args, write_recipe
-from recipes.runs import RunSpec, data_root
-from recipes.shorten import shorten_all
+from recipes.runs import RunSpec
+from prompts import load_split, shorten_all
 
 OOM_MARKERS = ("CUDA out of memory", "OutOfMemoryError")
 
@@ -31,13 +31,6 @@ def private_env() -> dict:
 def load_tokenizer(base_model: str, trust_remote_code: bool):
     from transformers import AutoTokenizer
     return AutoTokenizer.from_pretrained(base_model, trust_remote_code=trust_remote_code)
-
-
-def task_split(task_name: str, split: str) -> list[dict]:
-    path = data_root() / task_name / f"{split}.jsonl"
-    if not path.is_file():
-        raise DataError(f"{path} not found; run `just data {task_name}` first")
-    return [obj for _, obj in read_jsonl(path, required=("id", "prompt", "response", "references", "meta"))]
 
 
 def prepare_run_data(spec: RunSpec, base_model: str, splits: dict[str, list[dict]], limit: int) -> dict:
@@ -79,7 +72,7 @@ def train(spec: RunSpec, *, force: bool = False, epochs: int | None = None, over
     if state.get("status") == "finished" and not force:
         raise UsageError(f"run {spec.id} already finished ({spec.dir}); pass --force to train it again")
     # Read (and check) the data first: a missing or broken file fails before anything is written.
-    splits = {split: task_split(spec.task.name, split) for split in ("train", "validation")}
+    splits = {split: load_split(spec.task.name, split) for split in ("train", "validation")}
     base_model = base_model_path(spec)
     cfg = build_recipe(spec, force=force, epochs=epochs, overrides=overrides, deepspeed=deepspeed,
                        cap_mb=cap_mb, base_model=base_model)

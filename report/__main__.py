@@ -11,9 +11,9 @@ import os
 import sys
 from pathlib import Path
 
-from prompts.cli import run
-from prompts.files import atomic_write_text
-from prompts.tasks import UsageError
+from jaft.common import run
+from jaft.common import atomic_write_text
+from jaft.common import UsageError
 from recipes.runs import runs_root
 from report import collect, comparison, intervals, provenance, tables
 

@@ -58,7 +58,7 @@ def test_crash_mid_sweep_finishes_the_others(demo, tmp_path):
     bad = ws / "data" / "jsquad" / "train.jsonl"
     bad.write_text(bad.read_text() + '{"id": "broken\n')
     env = {"JAFT_DATA": str(ws / "data"), "JAFT_RUNS": str(ws / "runs"), "JAFT_REPORTS": str(ws / "reports")}
-    proc = subprocess.run([sys.executable, "-m", "report.sweep", "--models", "tiny", "--tasks", "marc", "jsquad",
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "sweep", "--models", "tiny", "--tasks", "marc", "jsquad",
                            "--lrs", "2e-4", "5e-5", "--epochs", "1"], cwd=tmp_path, capture_output=True,
                           text=True, env={**os.environ, **env})
     assert proc.returncode == 1

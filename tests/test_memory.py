@@ -53,15 +53,15 @@ def test_peak_grows_with_length_batch_and_eager():
 
 
 def test_memory_cli_json(tmp_path):
-    proc = cli("recipes.memory", "--model", "llama2-13b", "--seq", "1024", "--attn", "eager", "--json",
+    proc = cli("recipes.plan", "--model", "llama2-13b", "--seq", "1024", "--attn", "eager", "--json",
                cwd=tmp_path, check=True)
     assert abs(json.loads(proc.stdout)["peak_mib"] - 47111) / 47111 < 0.10
-    bad = cli("recipes.memory", "--model", "gpt5", "--seq", "1", "--json", cwd=tmp_path)
+    bad = cli("recipes.plan", "--model", "gpt5", "--seq", "1", "--json", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown model 'gpt5'" in bad.stderr
 
 
 def test_plan_cli_prints_every_setting(tmp_path):
-    proc = cli("recipes.memory", "plan", cwd=tmp_path, check=True)
+    proc = cli("recipes", "plan", cwd=tmp_path, check=True)
     assert "| calm2 | 4,096 | 1,700 |" in proc.stdout and "SDPA+GC+Liger" in proc.stdout
 
 

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from prompts.data import convert, local_split, prepare
-from prompts.tasks import TASKS, DataError, UsageError, get_task
+from jaft.common import DataError, UsageError
+from prompts.tasks import TASKS, get_task
 from tests.conftest import FIXTURES, SAMPLES, cli
 
 

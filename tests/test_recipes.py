@@ -6,11 +6,12 @@ import json
 import pytest
 import yaml
 
-from prompts.tasks import TASKS, UsageError
+from jaft.common import UsageError
+from prompts.tasks import TASKS
 from recipes.models import MODELS, parse_lr, parse_variant
 from recipes.render import recipe_dict, validate
 from recipes.runs import RunSpec, paper_grid
-from recipes.shorten import shorten, train_length
+from prompts.fit import shorten, train_length
 from tests.conftest import cli
 
 GRID = paper_grid()
@@ -156,7 +157,7 @@ def test_hub_failure_is_a_one_line_data_error(monkeypatch):
     import datasets
 
     from prompts.data import hub_split
-    from prompts.tasks import DataError
+    from jaft.common import DataError
 
     def offline(*args, **kwargs):
         raise ConnectionError("Couldn't reach 'shunk031/JGLUE' on the Hub (LocalEntryNotFoundError)\nmore")
@@ -176,8 +177,8 @@ def test_train_with_missing_data_writes_nothing(tmp_path):
     ("recipes", "render", "tiny", "marc", "2e-4", "--epochs", "0"),
     ("eval", "eval", "--limit", "0"),
     ("eval", "eval", "--batch-size", "0"),
-    ("report.sweep", "--jobs", "0"),
-    ("report.sweep", "--gpus", "a,b", "--dry-run"),
+    ("pipeline", "sweep", "--jobs", "0"),
+    ("pipeline", "sweep", "--gpus", "a,b", "--dry-run"),
 ])
 def test_non_positive_numbers_are_one_line_errors(tmp_path, args):
     proc = cli(*args, cwd=tmp_path)

@@ -4,9 +4,9 @@ Skips runs that are finished and scored, resumes interrupted ones, goes on past 
 its run.json, named in the summary, exit code 1). Each run is a subprocess, so one crash ends only itself.
 
 Examples:
-  python -m report.sweep --dry-run                                # the paper's 56 runs, planned
-  python -m report.sweep --models calm2 llama2-7b --tasks marc --gpus 0,1
-  python -m report.sweep --models tiny --lrs 2e-4 --epochs 2 --data-from prompts/samples
+  python -m pipeline sweep --dry-run                                # the paper's 56 runs, planned
+  python -m pipeline sweep --models calm2 llama2-7b --tasks marc --gpus 0,1
+  python -m pipeline sweep --models tiny --lrs 2e-4 --epochs 2 --data-from prompts/samples
 """
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ import threading
 from pathlib import Path
 
 from eval.runner import epoch_done
-from prompts.cli import run
+from jaft.common import run
 from prompts.data import prepare
-from prompts.tasks import TASKS, UsageError, choose
+from jaft.common import UsageError, choose
+from prompts.tasks import TASKS
 from recipes import manifest
 from recipes.models import LEARNING_RATES, MODELS, PAPER_MODELS, parse_lr
 from recipes.runs import RunSpec, data_root, paper_grid

@@ -3,8 +3,8 @@ train all three tasks at two learning rates with real Axolotl, evaluate every ep
 
 Everything goes under `demo/` (data, runs, reports), apart from real work in data/, runs/, reports/.
 Examples:
-  python -m report.demo                 # ~3 minutes on 2 cores after installation
-  python -m report.demo --fresh         # start again from nothing
+  python -m pipeline demo                 # ~3 minutes on 2 cores after installation
+  python -m pipeline demo --fresh         # start again from nothing
 """
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-from prompts.cli import run
+from jaft.common import run
 from prompts.data import prepare
 from prompts.tasks import HERE as PROMPTS_DIR
-from prompts.tasks import TASKS, choose
+from jaft.common import choose
+from prompts.tasks import TASKS
 
 
 def main(argv: list[str]) -> int:
@@ -43,7 +44,7 @@ def main(argv: list[str]) -> int:
     for name in tasks:
         stats = prepare(TASKS[name], PROMPTS_DIR / "samples" / name, root / "data" / name)
         print(f"[jaft demo] {name}: " + ", ".join(f"{s} {v['rows']} rows" for s, v in stats.items()), file=sys.stderr)
-    from report import sweep
+    from pipeline import sweep
     code = sweep.main(["--models", "tiny", "--tasks", *tasks, "--lrs", *args.lrs, "--epochs", str(args.epochs),
                        "--jobs", str(args.jobs)])
     minutes = (time.perf_counter() - start) / 60

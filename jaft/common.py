@@ -1,0 +1,123 @@
+"""The plumbing every stage shares: the two user-facing errors, the CLI runner that turns them into one
+line and exit code 2, atomic file writes, strict JSONL reading, and the project's folders.
+
+Nothing here knows about tasks, models or runs; every package may import it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+
+class UsageError(Exception):
+    """A bad name or value typed by the user: printed as one line, exit code 2."""
+
+
+class DataError(Exception):
+    """A bad data file: the message names the file and line."""
+
+
+def choose(kind: str, value: str, valid) -> str:
+    """Return `value` if it is one of `valid`, else raise a one-line UsageError listing them."""
+    valid = list(valid)
+    if value not in valid:
+        raise UsageError(f"unknown {kind} '{value}'; valid: {', '.join(valid)}")
+    return value
+
+
+def run(main: Callable[[list[str]], int | None], argv: list[str] | None = None) -> int:
+    """The one way every entry point reports a user's mistake: one line on stderr, exit code 2."""
+    try:
+        return main(sys.argv[1:] if argv is None else argv) or 0
+    except (UsageError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+# ---- folders (every command honours the same variables) -------------------------------------------------
+
+def data_root() -> Path:
+    return Path(os.environ.get("JAFT_DATA", "data"))
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get("JAFT_RUNS", "runs"))
+
+
+def reports_root() -> Path:
+    return Path(os.environ.get("JAFT_REPORTS", "reports"))
+
+
+# ---- files ------------------------------------------------------------------------------------------------
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
+    """Write via a temp file in the same directory, then rename: a reader never sees half a file.
+    The file gets the permissions any new file gets (umask), not mkstemp's private 0600."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: Path | str, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path | str, obj) -> Path:
+    return atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+def atomic_write_jsonl(path: Path | str, rows) -> Path:
+    return atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def read_json(path: Path | str, what: str = "file"):
+    """A JSON file jaft wrote (run.json, scores.json): a damaged one is a one-line DataError naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: damaged {what} ({type(e).__name__}: {e}); repair or delete it") from None
+
+
+def read_jsonl(path: Path | str, required: tuple = ()) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, object); a broken line or a missing required key raises DataError naming both."""
+    path = Path(path)
+    with path.open(encoding="utf-8-sig", errors="strict") as f:
+        lineno = 0
+        try:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+                if not isinstance(obj, dict):
+                    raise DataError(f"{path}:{lineno}: expected a JSON object")
+                missing = [k for k in required if k not in obj]
+                if missing:
+                    raise DataError(f"{path}:{lineno}: missing field {', '.join(missing)}")
+                yield lineno, obj
+        except UnicodeDecodeError:
+            raise DataError(f"{path}:{lineno + 1}: not UTF-8 text (save the file as UTF-8)") from None
