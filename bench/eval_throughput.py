@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eval.generate import TASK_GEN, HFGenerator  # noqa: E402
+from eval.generate import GenSettings, HFGenerator  # noqa: E402
 from prompts.data import convert, local_split  # noqa: E402
 from prompts.tasks import get_task  # noqa: E402
 from recipes.tiny import ensure_tiny  # noqa: E402
@@ -53,7 +53,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         gen = HFGenerator(str(base))
         gen.use_adapter(str(untrained_adapter(base, Path(tmp) / "adapter")))
-        settings = TASK_GEN[task.name]
+        settings = GenSettings.of(task)
         gen.generate(prompts[:2], settings)  # warm-up
         single = rate(gen, prompts, 1, settings)
         batched = rate(gen, prompts, args.batch_size, settings)

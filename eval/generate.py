@@ -13,9 +13,11 @@ class GenSettings:
     stop_strings: tuple = ()
 
 
-# marc: the label is the first word, a few tokens suffice; jsquad: the paper's 5 new tokens;
-# xlsum: up to a long summary's length, stopping at the template's closing triple quote.
-TASK_GEN = {"marc": GenSettings(8), "jsquad": GenSettings(5), "xlsum": GenSettings(256, ('"""',))}
+    @classmethod
+    def of(cls, task) -> "GenSettings":
+        """The task's `generate` entry in prompts/tasks.yaml."""
+        g = task.generate
+        return cls(int(g["max_new_tokens"]), tuple(g.get("stop", ())))
 
 
 class StopInNewText:

@@ -10,17 +10,29 @@ from collections import Counter
 from functools import lru_cache
 from typing import Callable
 
+from jaft.common import UsageError
+
 Metric = Callable[[str, list], float]
 METRICS: dict[str, Metric] = {}
-# The metrics of each task; the first is the one the paper selects the best epoch by.
-TASK_METRICS = {"marc": ("accuracy",), "jsquad": ("f1", "exact_match"), "xlsum": ("rouge1", "rouge2", "rougeL")}
 
 
 def metric(name: str):
+    """Register a metric under `name` (a task lists it in prompts/tasks.yaml); names are never reused."""
     def register(fn: Metric) -> Metric:
+        if name in METRICS:
+            raise ValueError(f"metric '{name}' is registered twice")
         METRICS[name] = fn
         return fn
     return register
+
+
+def task_metrics(task) -> tuple:
+    """The task's metrics (prompts/tasks.yaml), each checked to be registered; the first selects."""
+    unknown = [m for m in task.metrics if m not in METRICS]
+    if unknown or not task.metrics:
+        raise UsageError(f"task {task.name}: unknown metric(s) {unknown or '(none listed)'} "
+                         f"(prompts/tasks.yaml); valid: {', '.join(METRICS)}")
+    return task.metrics
 
 
 def nfkc(text: str) -> str:
@@ -92,8 +104,9 @@ for _kind in ("rouge1", "rouge2", "rougeL"):
 
 def score_rows(task: str, rows: list[dict]) -> dict:
     """{'n': ..., metric: mean over rows} for a task; rows carry `prediction` and `references`."""
+    from prompts.tasks import get_task
     out = {"n": len(rows)}
-    for name in TASK_METRICS[task]:
+    for name in task_metrics(get_task(task)):
         fn = METRICS[name]
         out[name] = sum(fn(r["prediction"], r["references"]) for r in rows) / len(rows) if rows else 0.0
     return out

@@ -8,8 +8,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from eval import predictions
-from eval.generate import BACKENDS, TASK_GEN, GenSettings
-from eval.metrics import TASK_METRICS, score_rows
+from eval.generate import BACKENDS, GenSettings
+from eval.metrics import score_rows, task_metrics
 from eval.postprocess import postprocess
 from jaft.common import atomic_write_json, runs_root
 from prompts import get_task, load_split, prompt_length, shorten_all
@@ -79,7 +79,7 @@ def select(epochs: list[dict], metric: str, rule: str) -> dict | None:
 
 def write_run_scores(run_dir: Path, run: dict) -> dict:
     task = get_task(run["task"])
-    metric = TASK_METRICS[task.name][0]
+    metric = task_metrics(task)[0]
     losses = val_losses(run_dir)
     epochs = []
     for path in sorted((run_dir / "eval").glob("epoch-*/scores.json"), key=lambda p: int(p.parent.name[6:])):
@@ -122,7 +122,7 @@ def eval_run(run_dir: Path, *, batch_size: int, backend: str, limit: int | None,
         rows, shortened, dropped = shorten_all(spec.task, gen.tokenizer, rows, infer_len, measure=prompt_length)
         if shortened or dropped:
             say(f"{run['run_id']}: {shortened} prompts shortened to {infer_len} tokens, {dropped} dropped")
-        settings = TASK_GEN[spec.task.name]
+        settings = GenSettings.of(spec.task)
         if max_new_tokens:
             settings = GenSettings(max_new_tokens, settings.stop_strings)
         for epoch, checkpoint in pending:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import sys
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +36,19 @@ class Task:
     answers_field: str | None = None
     response_field: str | None = None
     jglue_files: dict = field(default_factory=dict)
+    generate: dict = field(default_factory=dict)   # {max_new_tokens: N, stop: [...]}
+    postprocess: str = ""                          # a step registered in eval/postprocess.py
+    metrics: tuple = ()                            # registered in eval/metrics.py; the first selects
+    table: dict | None = None                      # the report's table for this task, or None
+    template_dir: Path = HERE / "templates"        # beside the YAML file that defines the task
+
+    @property
+    def selection_metric(self) -> str:
+        return self.metrics[0]
 
     @property
     def template(self) -> str:
-        return (HERE / "templates" / self.template_file).read_text(encoding="utf-8")
+        return (self.template_dir / self.template_file).read_text(encoding="utf-8")
 
     @property
     def template_hash(self) -> str:
@@ -61,19 +72,59 @@ class Task:
         return fill(head), response + fill(tail)
 
 
+REQUIRED = ("title", "splits", "eval_split", "template", "fields", "id_field", "cut_field", "generate",
+            "postprocess", "metrics")
+
+
+def registry_files(builtin: Path, variable: str) -> list[Path]:
+    """The package's own registry, then any extra files named in `variable` (os.pathsep-separated): a
+    user's private tasks or models live outside the package, and an entry there replaces a built-in one."""
+    extra = [Path(p) for p in os.environ.get(variable, "").split(os.pathsep) if p.strip()]
+    return [builtin, *extra]
+
+
+def registry_error(message: str) -> SystemExit:
+    """A broken registry is found at import, before any CLI runner: one line, exit code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    return SystemExit(2)
+
+
+def read_registry(path: Path) -> dict:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
+        raise registry_error(f"{path}: cannot read the registry ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise registry_error(f"{path}: expected a mapping of name -> entry")
+    return raw
+
+
 def _load() -> dict[str, Task]:
-    raw = yaml.safe_load((HERE / "tasks.yaml").read_text(encoding="utf-8"))
     tasks = {}
-    for name, e in raw.items():
-        tasks[name] = Task(
-            name=name, title=e["title"], hub=e["hub"], splits=e["splits"], eval_split=e["eval_split"],
+    for path in registry_files(HERE / "tasks.yaml", "JAFT_TASKS"):
+        for name, e in read_registry(path).items():
+            missing = [k for k in REQUIRED if k not in e]
+            if missing:
+                raise registry_error(f"{path}: task '{name}' lacks {', '.join(missing)}")
+            tasks[name] = _task(name, e, path.parent / "templates")
+            if not (tasks[name].template_dir / tasks[name].template_file).is_file():
+                raise registry_error(f"{path}: task '{name}': template {tasks[name].template_file} not found "
+                                     f"in {tasks[name].template_dir}")
+    return tasks
+
+
+def _task(name: str, e: dict, template_dir: Path) -> Task:
+    return Task(
+            name=name, title=e["title"], hub=e.get("hub", {}), splits=e["splits"], eval_split=e["eval_split"],
             template_file=e["template"], fields=e["fields"], id_field=e["id_field"], cut_field=e["cut_field"],
             label_field=e.get("label_field"), label_words=tuple(e.get("label_words", ())),
             skip_labels=tuple(e.get("skip_labels", ())), class_ids=tuple(e.get("class_ids", ())),
             answers_field=e.get("answers_field"), response_field=e.get("response_field"),
             jglue_files=e.get("jglue_files", {}),
+            generate=e["generate"], postprocess=e["postprocess"], metrics=tuple(e["metrics"]),
+            table=e.get("table"), template_dir=template_dir,
         )
-    return tasks
 
 
 TASKS: dict[str, Task] = _load()

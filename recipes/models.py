@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from jaft.common import UsageError, choose
+from prompts.tasks import read_registry, registry_error, registry_files
 
 HERE = Path(__file__).parent
 # The paper's four learning rates, written as the paper writes them (and as run ids spell them).
@@ -35,15 +36,24 @@ class Model:
     cpu: bool = False
     paper_attn: str = "eager"   # attention of the paper-length recipes (13B: sdpa, see models.yaml)
     recipe_overrides: dict = field(default_factory=dict)  # recipe keys this model changes (tiny only)
+    paper: bool = False         # one of the paper's models: in the default grid and every table
+    paper_variants: dict = field(default_factory=dict)    # task -> extra variants of the grid
 
 
 def _load() -> dict[str, Model]:
-    raw = yaml.safe_load((HERE / "models.yaml").read_text(encoding="utf-8"))
-    return {name: Model(name=name, **{**e, "lora_targets": tuple(e["lora_targets"])}) for name, e in raw.items()}
+    """models.yaml, then the files in JAFT_MODELS (a user's own models; an entry there replaces ours)."""
+    models = {}
+    for path in registry_files(HERE / "models.yaml", "JAFT_MODELS"):
+        for name, e in read_registry(path).items():
+            try:
+                models[name] = Model(name=name, **{**e, "lora_targets": tuple(e["lora_targets"])})
+            except (TypeError, KeyError) as err:
+                raise registry_error(f"{path}: model '{name}': {err}") from None
+    return models
 
 
 MODELS: dict[str, Model] = _load()
-PAPER_MODELS = ("calm2", "llama2-7b", "llama2-13b", "llmjp-13b")
+PAPER_MODELS = tuple(name for name, m in MODELS.items() if m.paper)
 
 
 def get_model(name: str) -> Model:

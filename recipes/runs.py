@@ -64,13 +64,12 @@ class RunSpec:
 
 
 def paper_grid(models=PAPER_MODELS, tasks=tuple(TASKS), lrs=tuple(LEARNING_RATES)) -> list[RunSpec]:
-    """The paper's runs: models × tasks × lrs, plus the XL-Sum `len1024` variant for 7B models (56 in all)."""
+    """models × tasks × lrs, plus each model's `paper_variants` (the 7B models' XL-Sum `len1024`):
+    56 runs for the paper's four models."""
     grid = []
     for m in models:
         for t in tasks:
             for lr in lrs:
-                grid.append(RunSpec.parse(m, t, lr))
-                model = get_model(m)
-                if t == "xlsum" and model.size == "7b" and model.train_len != 1024:
-                    grid.append(RunSpec.parse(m, t, lr, "len1024"))
+                for variant in [None, *get_model(m).paper_variants.get(t, [])]:
+                    grid.append(RunSpec.parse(m, t, lr, variant))
     return grid

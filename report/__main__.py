@@ -36,7 +36,7 @@ def main(argv: list[str]) -> int:
     if not results:
         print(f"[jaft report] no scored runs under {root}: tables are all '–' "
               f"(train with `just train`, score with `just eval`)", file=sys.stderr)
-    built = [tables.build(name, results) for name in tables.SPECS]
+    built = [tables.build(name, results) for name in tables.specs()]
     out = args.out
     for table in built:
         atomic_write_text(out / f"{table.name}.md", tables.to_markdown(table, args.select))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from prompts.tasks import TASKS
 from recipes.models import LEARNING_RATES, MODELS
-from report.tables import SPECS
 
 SELECT = {"task-metric": "best", "val-loss": "best_by_val_loss"}
 
@@ -57,7 +56,8 @@ def load(path: Path, select: str) -> Result | str:
     best = s.get(SELECT[select])
     if not best:
         return f"{path}: no epoch selectable by {select}; left out"
-    shown = next(spec["metrics"] for spec in SPECS.values() if spec["task"] == task)
+    table = TASKS[task].table  # the metrics its table shows; without a table, the selecting one
+    shown = table["metrics"] if table else TASKS[task].metrics[:1]
     missing = [m for m in shown if m not in best.get("metrics", {})]
     if missing:
         return f"{path}: best epoch lacks {missing}; left out"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from prompts.tasks import TASKS
 from recipes.models import LEARNING_RATES, MODELS, PAPER_MODELS
 
 HERE = Path(__file__).parent
@@ -48,16 +49,21 @@ class Table:
     digits: int
     scale: float
     metrics: tuple                # metric names shown in each cell, in order; the last decides bold
+    lengths: bool = False         # train/inference length columns (Table 6)
 
 
-SPECS = {
-    "table3": dict(task="marc", title="MARC-ja accuracy (%), validation split", metrics=("accuracy",),
-                   digits=2, scale=100.0, bold_by="row"),
-    "table5": dict(task="jsquad", title="JSQuAD EM/F1 (%), dev split", metrics=("exact_match", "f1"),
-                   digits=2, scale=100.0, bold_by="row"),
-    "table6": dict(task="xlsum", title="XL-Sum (Japanese) ROUGE-1, test split", metrics=("rouge1",),
-                   digits=4, scale=1.0, bold_by="block"),
-}
+def specs() -> dict[str, dict]:
+    """table name -> its spec, from each task's `table` entry in prompts/tasks.yaml (tasks without one have
+    no table: their runs are listed as outside the paper's layout)."""
+    out = {}
+    for task in TASKS.values():
+        t = task.table
+        if not t:
+            continue
+        out[t["name"]] = dict(task=task.name, title=t["title"], metrics=tuple(t["metrics"]),
+                              digits=int(t["digits"]), scale=float(t["scale"]), bold_by=t.get("bold", "row"),
+                              lengths=bool(t.get("lengths")))
+    return out
 
 
 def paper_values() -> dict:
@@ -69,20 +75,26 @@ def _extra_models(results: dict, task: str) -> list[str]:
     return sorted({k[0] for k in results if k[1] == task and k[0] not in PAPER_MODELS and k[3] is None})
 
 
-def _layout(name: str, results: dict) -> list[Row]:
-    task = SPECS[name]["task"]
-    if name != "table6":
-        return [Row(m, None, [MODELS[m].display]) for m in list(PAPER_MODELS) + _extra_models(results, task)]
-    blocks = [[("calm2", None), ("llama2-7b", None)], [("calm2", "len1024"), ("llama2-7b", "len1024")],
-              [("llama2-13b", None), ("llmjp-13b", None)]]
-    extra = _extra_models(results, task)
+def _layout(spec: dict, results: dict) -> list[Row]:
+    """Rows from the model registry: the paper's models (and their paper variants for this task) in
+    models.yaml order, then models outside the paper that have results. With `lengths` (Table 6) rows carry
+    their train/inference lengths and sit in blocks of the same size and train length."""
+    task = spec["task"]
+    entries = [(m, v) for m in PAPER_MODELS for v in [None, *MODELS[m].paper_variants.get(task, [])]]
+    extra = [(m, None) for m in _extra_models(results, task)]
+    if not spec["lengths"]:
+        return [Row(m, None, [MODELS[m].display]) for m, _ in entries + extra]
+    blocks: dict = {}
+    for model, variant in entries:
+        m = MODELS[model]
+        train_len = int(variant[3:]) if variant else m.train_len
+        blocks.setdefault((m.size, train_len), []).append((model, variant, train_len))
     if extra:
-        blocks.append([(m, None) for m in extra])
+        blocks["outside the paper"] = [(model, None, MODELS[model].train_len) for model, _ in extra]
     rows = []
-    for b, block in enumerate(blocks):
-        for model, variant in block:
+    for b, members in enumerate(blocks.values()):
+        for model, variant, train_len in members:
             m = MODELS[model]
-            train_len = int(variant[3:]) if variant else m.train_len
             rows.append(Row(model, variant, [m.display, f"{train_len:,}", f"{m.infer_len:,}"], block=b))
     return rows
 
@@ -97,10 +109,10 @@ def fmt(values: tuple | None, digits: int) -> str:
 
 
 def build(name: str, results: dict) -> Table:
-    spec = SPECS[name]
-    header = ["Model"] + (["train_max_len", "infer_input_max_len"] if name == "table6" else [])
+    spec = specs()[name]
+    header = ["Model"] + (["train_max_len", "infer_input_max_len"] if spec["lengths"] else [])
     header += [f"lr={lr}" for lr in LRS]
-    table = Table(name=name, header=header, rows=_layout(name, results), **spec)
+    table = Table(name=name, header=header, rows=_layout(spec, results), **spec)
     for row in table.rows:
         for lr in LRS:
             result = results.get((row.model, table.task, lr, row.variant))
@@ -132,7 +144,7 @@ def caption(table: Table, select: str) -> str:
 
 
 def to_markdown(table: Table, select: str) -> str:
-    number = table.name[5:]
+    number = table.name[5:] if table.name.startswith("table") else table.name
     lines = [f"**Table {number}.** {caption(table, select)}", "",
              "| " + " | ".join(table.header) + " |",
              "|" + "|".join(["---"] * (len(table.header) - len(LRS)) + ["---:"] * len(LRS)) + "|"]
