@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(root)
     os.environ.update({"JAFT_DATA": str(root / "data"), "JAFT_RUNS": str(root / "runs"),
                        "JAFT_REPORTS": str(root / "reports")})
-    from recipes.tiny import ensure_tiny
+    from recipes import ensure_tiny
     print(f"[jaft demo] tiny model: {ensure_tiny()}", file=sys.stderr)
     for name in tasks:
         stats = prepare(TASKS[name], PROMPTS_DIR / "samples" / name, root / "data" / name)
