@@ -101,23 +101,24 @@ def read_json(path: Path | str, what: str = "file"):
 
 
 def read_jsonl(path: Path | str, required: tuple = ()) -> Iterator[tuple[int, dict]]:
-    """Yield (line number, object); a broken line or a missing required key raises DataError naming both."""
+    """Yield (line number, object); a broken line or a missing required key raises DataError naming both.
+    Lines are decoded one by one (bytes), so that a non-UTF-8 line is named exactly; a BOM is accepted."""
     path = Path(path)
-    with path.open(encoding="utf-8-sig", errors="strict") as f:
-        lineno = 0
-        try:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-                if not isinstance(obj, dict):
-                    raise DataError(f"{path}:{lineno}: expected a JSON object")
-                missing = [k for k in required if k not in obj]
-                if missing:
-                    raise DataError(f"{path}:{lineno}: missing field {', '.join(missing)}")
-                yield lineno, obj
-        except UnicodeDecodeError:
-            raise DataError(f"{path}:{lineno + 1}: not UTF-8 text (save the file as UTF-8)") from None
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{path}:{lineno}: not UTF-8 text (save the file as UTF-8)") from None
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+            if not isinstance(obj, dict):
+                raise DataError(f"{path}:{lineno}: expected a JSON object")
+            missing = [k for k in required if k not in obj]
+            if missing:
+                raise DataError(f"{path}:{lineno}: missing field {', '.join(missing)}")
+            yield lineno, obj
