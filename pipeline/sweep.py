@@ -46,7 +46,7 @@ def ensure_data(tasks, source: Path | None) -> None:
         if (out / "train.jsonl").is_file():
             continue
         src = source / name if source else None
-        say(f"preparing data for {name} from {src or 'the dataset hub'}")
+        say(f"preparing data for {name} from {src or 'its published files'}")
         prepare(TASKS[name], src, out)
 
 

@@ -1,9 +1,9 @@
 """Task definitions of the paper (Table 1 prompts, dataset sources), data preparation and row fitting.
 
-Example: `python -m prompts data marc --from ~/datasets/marc_ja`
+Example: `python -m prompts data jsquad` (downloads JGLUE's files), `python -m prompts data marc --from DIR`
 """
-from prompts.data import load_split
+from prompts.data import load_split, provenance
 from prompts.fit import prompt_length, shorten_all, train_length
 from prompts.tasks import TASKS, Task, get_task
 
-__all__ = ["TASKS", "Task", "get_task", "load_split", "shorten_all", "prompt_length", "train_length"]
+__all__ = ["TASKS", "Task", "get_task", "load_split", "provenance", "shorten_all", "prompt_length", "train_length"]

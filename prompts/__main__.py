@@ -1,7 +1,10 @@
-"""Prepare a task's splits.
+"""Prepare a task's splits: download its published files (or read local ones) into `$JAFT_DATA/<task>/`.
 
-Example: `python -m prompts data marc --from ~/datasets/marc_ja --out data/marc`
-(without --from the splits come from the dataset hub through `datasets.load_dataset`).
+Examples:
+  python -m prompts data                      # all three tasks, from their published URLs
+  python -m prompts data jsquad --version v1.3
+  python -m prompts data marc --from ~/datasets/marc_ja --out data/marc
+  JAFT_DATA_MIRROR=http://mirror:8000 python -m prompts data xlsum
 """
 from __future__ import annotations
 
@@ -9,30 +12,45 @@ import argparse
 import sys
 from pathlib import Path
 
-from jaft.common import run
+from jaft.common import DataError, UsageError, data_root, run
 from prompts.data import prepare
-from jaft.common import DataError
 from prompts.tasks import TASKS, get_task
+
+
+def prepare_one(name: str, source: Path | None, out: Path, version: str | None) -> None:
+    task = get_task(name)
+    if source is not None and not source.is_dir():
+        raise DataError(f"--from {source}: no such folder")
+    stats = prepare(task, source, out, version)
+    for split, s in stats.items():
+        left = f" ({s['left_out']} left out: {', '.join(task.skip_labels)})" if s["left_out"] else ""
+        print(f"{out / (split + '.jsonl')}: {s['rows']} rows{left}", file=sys.stderr)
 
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="just data", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="verb", required=True)
-    d = sub.add_parser("data", help="write data/<task>/{train,validation[,test]}.jsonl")
-    d.add_argument("task", help=f"one of {', '.join(TASKS)}")
-    d.add_argument("--from", dest="source", type=Path, help="local files in the hub's schema")
-    d.add_argument("--out", type=Path, help="output folder (default data/<task>)")
+    d = sub.add_parser("data", help="write $JAFT_DATA/<task>/{train,validation[,test]}.jsonl and source.json")
+    d.add_argument("task", nargs="?", help=f"one of {', '.join(TASKS)} (default: all of them)")
+    d.add_argument("--from", dest="source", type=Path,
+                   help="local files in the published schema (without TASK: DIR/<task>/ for each task)")
+    d.add_argument("--out", type=Path, help="output folder of TASK (default $JAFT_DATA/<task>, JAFT_DATA=data)")
+    d.add_argument("--version", help="the source version (tasks.yaml; e.g. jsquad v1.1 (default) or v1.3)")
     args = ap.parse_args(argv)
-    task = get_task(args.task)
-    if args.source is not None and not args.source.is_dir():
-        raise DataError(f"--from {args.source}: no such folder")
-    out = args.out or Path("data") / task.name
-    stats = prepare(task, args.source, out)
-    for split, s in stats.items():
-        left = f" ({s['left_out']} left out: {', '.join(task.skip_labels)})" if s["left_out"] else ""
-        print(f"{out / (split + '.jsonl')}: {s['rows']} rows{left}", file=sys.stderr)
-    return 0
+    if args.task is not None:
+        prepare_one(args.task, args.source, args.out or data_root() / get_task(args.task).name, args.version)
+        return 0
+    if args.out is not None or args.version is not None:
+        raise UsageError("--out and --version need a TASK (without one, every task goes to $JAFT_DATA/<task>)")
+    failed = []
+    for name in TASKS:  # one task's failure does not keep the others from being prepared
+        try:
+            prepare_one(name, args.source / name if args.source else None, data_root() / name, None)
+        except (UsageError, DataError) as e:
+            print(f"error: {name}: {e}", file=sys.stderr)
+            failed.append(name)
+    return 2 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,19 +1,26 @@
-"""Turn a task's dataset (hub or local files in the hub's schema) into `data/<task>/<split>.jsonl`.
+"""Turn a task's data files (downloaded from their published URLs, or local files in the same schema) into
+`data/<task>/<split>.jsonl` plus `data/<task>/source.json`, the provenance of every file used.
 
 Each output line: id, prompt, response, references, meta (the dataset's own fields, untouched, so that a
 later stage can shorten the cut field and render again). Text goes in unchanged: no normalisation.
+Bad data is refused here, as one line naming the file and line, never later inside training.
+
+Example: `python -m prompts data jsquad --version v1.3` (writes `$JAFT_DATA/jsquad/`, default `data/jsquad/`)
 """
 from __future__ import annotations
 
-import json
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
-from jaft.common import atomic_write_jsonl, data_root, read_jsonl
-from jaft.common import DataError
+from jaft.common import DataError, atomic_write_json, atomic_write_jsonl, data_root, read_json, read_jsonl
+from prompts.download import discard
+from prompts.readers import CorruptFile, Row, read_rows
+from prompts.sources import local_split  # noqa: F401 - re-exported: callers read one split with it
+from prompts.sources import downloaded_inputs, local_inputs, warn
 from prompts.tasks import Task
 
-Row = tuple[str, dict]  # (where: "file:line", hub-schema record)
+SOURCE_FILE = "source.json"
 
 
 def _text(row: dict, column: str, where: str) -> str:
@@ -38,6 +45,18 @@ def _label(task: Task, row: dict, where: str) -> str:
     raise DataError(f"{where}: label {raw!r} is not one of {valid} (or their class ids)")
 
 
+def _answers(task: Task, row: dict, where: str) -> list[str]:
+    """The gold answers: a list of non-empty strings (a bare string would become a list of characters)."""
+    answers = row.get(task.answers_field)
+    texts = answers.get("text") if isinstance(answers, dict) else None
+    if isinstance(texts, str):
+        raise DataError(f"{where}: field '{task.answers_field}.text' is a string; it must be a list of answers "
+                        f"(e.g. [{texts!r}])")
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+        raise DataError(f"{where}: field '{task.answers_field}' needs a non-empty list of answer texts")
+    return list(texts)
+
+
 def to_example(task: Task, row: dict, where: str, index: int) -> dict | None:
     """One hub-schema record -> one example; None for rows the paper leaves out (MARC-ja neutral)."""
     values = {name: _text(row, column, where) for name, column in task.fields.items()}
@@ -47,15 +66,14 @@ def to_example(task: Task, row: dict, where: str, index: int) -> dict | None:
             return None
         references = [label]
     elif task.answers_field:
-        answers = row.get(task.answers_field)
-        texts = answers.get("text") if isinstance(answers, dict) else None
-        if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
-            raise DataError(f"{where}: field '{task.answers_field}' needs a non-empty list of answer texts")
-        references = list(texts)
+        references = _answers(task, row, where)
     else:
         references = [_text(row, task.response_field, where)]
     prompt, response = task.render(values, references[0])
     ident = row.get(task.id_field)
+    if ident is not None and (isinstance(ident, bool) or not isinstance(ident, (str, int))):
+        raise DataError(f"{where}: field '{task.id_field}' must be a string or an integer, "
+                        f"got {type(ident).__name__}")
     return {
         "id": str(ident) if ident not in (None, "") else f"{index}",
         "prompt": prompt,
@@ -65,111 +83,89 @@ def to_example(task: Task, row: dict, where: str, index: int) -> dict | None:
     }
 
 
-# ---- sources -------------------------------------------------------------------------------------------
-
-def _json_rows(path: Path) -> Iterator[Row]:
-    """A `.json` file: JSON lines (the hub's and JGLUE's MARC export), a JSON array, or SQuAD nesting."""
-    text = path.read_text(encoding="utf-8")
-    head = text.lstrip()[:1]
-    if head == "[":
-        for i, obj in enumerate(json.loads(text), 1):
-            yield f"{path}:item {i}", obj
-        return
-    if head == "{":
-        try:
-            whole = json.loads(text)
-        except json.JSONDecodeError:
-            whole = None
-        if isinstance(whole, dict) and "data" in whole:
-            yield from _squad_rows(path, whole)
-            return
-    for lineno, obj in read_jsonl(path):
-        yield f"{path}:{lineno}", obj
-
-
-def _squad_rows(path: Path, whole: dict) -> Iterator[Row]:
-    """JGLUE's own JSQuAD files (SQuAD v1 nesting) flattened into the hub's one-question-a-row schema."""
-    for article in whole["data"]:
-        for paragraph in article.get("paragraphs", []):
-            for qa in paragraph.get("qas", []):
-                answers = qa.get("answers", [])
-                yield f"{path}:question {qa.get('id')}", {
-                    "id": qa.get("id"), "title": article.get("title", ""),
-                    "context": paragraph.get("context"), "question": qa.get("question"),
-                    "answers": {"text": [a.get("text") for a in answers],
-                                "answer_start": [a.get("answer_start") for a in answers]},
-                    "is_impossible": qa.get("is_impossible", False),
-                }
-
-
-def _parquet_rows(path: Path) -> Iterator[Row]:
-    import pyarrow.parquet as pq
-    for i, obj in enumerate(pq.read_table(path).to_pylist(), 1):
-        yield f"{path}:row {i}", obj
-
-
-def local_split(task: Task, directory: Path, split: str) -> Iterator[Row] | None:
-    """Rows of one split from DIR: `<split>.{jsonl,json,parquet}`, or JGLUE's own file names."""
-    names = [f"{split}.jsonl", f"{split}.json", f"{split}.parquet"]
-    if split in task.jglue_files:
-        names.append(task.jglue_files[split])
-    for name in names:
-        path = directory / name
-        if path.is_file():
-            if path.suffix == ".parquet":
-                return _parquet_rows(path)
-            if path.suffix == ".jsonl":
-                return ((f"{path}:{n}", o) for n, o in read_jsonl(path))
-            return _json_rows(path)
-    return None
-
-
-def hub_split(task: Task, split: str) -> Iterator[Row]:
-    """The real loading path (the hub is not reachable from the test machines: tests use local files)."""
-    import datasets
-    try:
-        ds = datasets.load_dataset(task.hub["path"], task.hub.get("name"), split=task.splits[split])
-    except Exception as e:  # noqa: BLE001 - any failure of the hub is reported the same way
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise DataError(f"could not load {task.hub['path']} ({task.hub.get('name')}) split '{split}' from the "
-                        f"dataset hub: {first}; prepare local files and run `just data {task.name} --from DIR` "
-                        f"(README: Datasets)") from None
-    for i, obj in enumerate(ds, 1):
-        yield f"{task.hub['path']}[{split}]:row {i}", obj
-
+# ---- one split ------------------------------------------------------------------------------------------
 
 def convert(task: Task, rows: Iterable[Row]) -> tuple[list[dict], int]:
-    """Examples plus the count of rows left out (neutral reviews)."""
-    out, skipped = [], 0
+    """Examples plus the count of rows left out (neutral reviews); a repeated id is an error naming both rows."""
+    out, skipped, seen = [], 0, {}
     for index, (where, row) in enumerate(rows):
         if not isinstance(row, dict):
             raise DataError(f"{where}: expected an object")
         ex = to_example(task, row, where, index)
         if ex is None:
             skipped += 1
-        else:
-            out.append(ex)
+            continue
+        if ex["id"] in seen:
+            raise DataError(f"{where}: duplicate id '{ex['id']}' (first at {seen[ex['id']]})")
+        seen[ex["id"]] = where
+        out.append(ex)
     return out, skipped
 
 
-def prepare(task: Task, source: Path | None, out_dir: Path) -> dict:
-    """Write every split of `task`; returns per-split counts. Nothing is written unless all splits convert."""
-    converted = {}
-    for split in task.splits:
-        if source is None:
-            rows = hub_split(task, split)
-        else:
-            rows = local_split(task, source, split)
-            if rows is None:  # every split is used: train, validation (loss each epoch), the scored split
-                wanted = f"{split}.jsonl/.json/.parquet" + (
-                    f" or {task.jglue_files[split]}" if split in task.jglue_files else "")
-                raise DataError(f"{source}: no file for split '{split}' (looked for {wanted})")
-        converted[split] = convert(task, rows)
-    stats = {}
-    for split, (examples, skipped) in converted.items():
+def _check_split(task: Task, split: str, where: str, examples: list, skipped: int) -> None:
+    """An empty split, or one left empty by the neutral rows, would only fail later inside training."""
+    if not examples and not skipped:
+        raise DataError(f"{where}: no rows (split '{split}' is empty)")
+    if not examples:
+        raise DataError(f"{where}: all {skipped} rows are {'/'.join(task.skip_labels)}; "
+                        f"split '{split}' has no labelled rows")
+
+
+# ---- the whole task -------------------------------------------------------------------------------------
+
+def prepare(task: Task, source: Path | None, out_dir: Path, version: str | None = None) -> dict:
+    """Write every split of `task` and its `source.json`; returns per-split counts.
+
+    `source` None downloads the published files (`version`, default the paper's); a folder reads local files.
+    Nothing is written unless every split converts.
+    """
+    if source is None:
+        version, entry = task.version(version)
+        inputs = downloaded_inputs(task, version, entry)
+    else:
+        entry = None
+        inputs = local_inputs(task, source, version)
+    converted, files = {}, {}
+    for inp in inputs:
+        where = inp.fetched.url if inp.fetched else str(inp.path)
+        try:
+            examples, skipped = convert(task, read_rows(inp.path))
+            _check_split(task, inp.split, str(inp.path), examples, skipped)
+        except DataError as e:
+            if inp.fetched is None:
+                raise
+            # name the URL, not the cache path: the URL is what the user can act on
+            message = str(e).replace(str(inp.path), where)
+            if isinstance(e, CorruptFile):  # cut short or damaged: never use this copy again
+                discard(inp.path)
+                message += "; the cached copy was removed: run again to download it anew"
+            raise DataError(message) from None
+        rows = len(examples) + skipped
+        known = entry["files"][inp.split].get("rows") if entry else None
+        if known is not None and rows != known:
+            warn(f"{task.name} {inp.split}: {where} has {rows:,} rows, the published file {known:,}")
+        converted[inp.split] = (examples, skipped)
+        files[inp.split] = {**inp.record, "rows": rows, **({"published_rows": known} if known else {}),
+                            "examples": len(examples), "left_out": skipped}
+    record = {"task": task.name, "title": task.title, "kind": "download" if entry else "local",
+              "version": version, "licence": task.source["licence"] if entry else None,
+              "origin": entry.get("origin") if entry else None,
+              "prepared": datetime.now(timezone.utc).isoformat(timespec="seconds"), "files": files}
+    stale = (out_dir / SOURCE_FILE).is_file()
+    for split, (examples, _) in converted.items():
         atomic_write_jsonl(out_dir / f"{split}.jsonl", examples)
-        stats[split] = {"rows": len(examples), "left_out": skipped}
-    return stats
+    atomic_write_json(out_dir / SOURCE_FILE, record)
+    if stale:  # a folder jaft prepared before: a split this version lacks must not linger from the last one
+        for split in ("train", "validation", "test"):
+            if split not in converted:
+                (out_dir / f"{split}.jsonl").unlink(missing_ok=True)
+    return {split: {"rows": len(ex), "left_out": skipped} for split, (ex, skipped) in converted.items()}
+
+
+def provenance(task_name: str) -> dict | None:
+    """The `source.json` of a prepared task (under JAFT_DATA), or None when it has none."""
+    path = data_root() / task_name / SOURCE_FILE
+    return read_json(path, "provenance file") if path.is_file() else None
 
 
 def load_split(task_name: str, split: str) -> list[dict]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from jaft.common import choose
+from jaft.common import UsageError, choose
 
 HERE = Path(__file__).parent
 RESPONSE = "{response}"
@@ -22,8 +22,7 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 class Task:
     name: str
     title: str
-    hub: dict
-    splits: dict
+    splits: tuple
     eval_split: str
     template_file: str
     fields: dict
@@ -35,12 +34,24 @@ class Task:
     class_ids: tuple = ()
     answers_field: str | None = None
     response_field: str | None = None
-    jglue_files: dict = field(default_factory=dict)
+    source: dict = field(default_factory=dict)     # where the data comes from: licence, versions -> file URLs
     generate: dict = field(default_factory=dict)   # {max_new_tokens: N, stop: [...]}
     postprocess: str = ""                          # a step registered in eval/postprocess.py
     metrics: tuple = ()                            # registered in eval/metrics.py; the first selects
     table: dict | None = None                      # the report's table for this task, or None
     template_dir: Path = HERE / "templates"        # beside the YAML file that defines the task
+
+    @property
+    def versions(self) -> dict:
+        return self.source.get("versions", {})
+
+    def version(self, name: str | None = None) -> tuple[str, dict]:
+        """(name, entry) of a source version; None gives the default (the paper's)."""
+        if not self.versions:
+            raise UsageError(f"task {self.name} has no `source:` to download from; prepare it from local files: "
+                             f"`just data {self.name} --from DIR`")
+        name = self.source["default"] if name is None else name
+        return choose(f"{self.name} version", name, self.versions), self.versions[name]
 
     @property
     def selection_metric(self) -> str:
@@ -116,12 +127,12 @@ def _load() -> dict[str, Task]:
 
 def _task(name: str, e: dict, template_dir: Path) -> Task:
     return Task(
-            name=name, title=e["title"], hub=e.get("hub", {}), splits=e["splits"], eval_split=e["eval_split"],
+            name=name, title=e["title"], splits=tuple(e["splits"]), eval_split=e["eval_split"],
             template_file=e["template"], fields=e["fields"], id_field=e["id_field"], cut_field=e["cut_field"],
             label_field=e.get("label_field"), label_words=tuple(e.get("label_words", ())),
             skip_labels=tuple(e.get("skip_labels", ())), class_ids=tuple(e.get("class_ids", ())),
             answers_field=e.get("answers_field"), response_field=e.get("response_field"),
-            jglue_files=e.get("jglue_files", {}),
+            source=e.get("source", {}),
             generate=e["generate"], postprocess=e["postprocess"], metrics=tuple(e["metrics"]),
             table=e.get("table"), template_dir=template_dir,
         )

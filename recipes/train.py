@@ -15,7 +15,7 @@ from jaft.common import DataError, UsageError
 from recipes import manifest
 from recipes.render import base_model_path, build_recipe, option_args, write_recipe
 from recipes.runs import RunSpec
-from prompts import load_split, shorten_all
+from prompts import load_split, provenance, shorten_all
 
 OOM_MARKERS = ("CUDA out of memory", "OutOfMemoryError")
 
@@ -86,7 +86,7 @@ def train(spec: RunSpec, *, force: bool = False, epochs: int | None = None, over
     manifest.update(
         spec.dir, run_id=spec.id, model=spec.model.name, task=spec.task.name, lr=spec.lr,
         learning_rate=spec.learning_rate, variant=spec.variant, base_model=spec.model.hub_id or "tiny (local)",
-        dataset=spec.task.hub, prompt_template=spec.task.template_file,
+        dataset=provenance(spec.task.name), prompt_template=spec.task.template_file,
         prompt_template_sha256=spec.task.template_hash, seed=cfg["seed"], sequence_len=cfg["sequence_len"],
         num_epochs=cfg["num_epochs"], vram_cap_mb=cfg.get("vram_cap_mb"), rows=rows, versions=manifest.versions(),
         status="running", resumed=resumed, started=manifest.now(),

@@ -124,6 +124,7 @@ def test_unknown_task_lists_valid():
 def test_missing_split_is_named(tmp_path):
     (tmp_path / "train.jsonl").write_text('{"id": "1", "title": "t", "summary": "s", "text": "x"}\n')
     (tmp_path / "test.jsonl").write_text('{"id": "1", "title": "t", "summary": "s", "text": "x"}\n')
-    with pytest.raises(DataError, match=r"no file for split 'validation' \(looked for validation.jsonl/.json/.parquet\)"):
+    looked = "validation.jsonl, validation.json, validation.parquet, xlsum-validation.parquet"
+    with pytest.raises(DataError, match=rf"no file for split 'validation' \(looked for {looked}\)"):
         prepare(TASKS["xlsum"], tmp_path, tmp_path / "out")
     assert not (tmp_path / "out").exists()

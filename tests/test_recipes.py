@@ -153,19 +153,6 @@ def test_out_of_memory_ends_the_run_with_the_planners_advice(workdir, monkeypatc
     assert manifest["status"] == "failed" and "46,000 MB cap" in manifest["error"]
 
 
-def test_hub_failure_is_a_one_line_data_error(monkeypatch):
-    import datasets
-
-    from prompts.data import hub_split
-    from jaft.common import DataError
-
-    def offline(*args, **kwargs):
-        raise ConnectionError("Couldn't reach 'shunk031/JGLUE' on the Hub (LocalEntryNotFoundError)\nmore")
-    monkeypatch.setattr(datasets, "load_dataset", offline)
-    with pytest.raises(DataError, match=r"could not load shunk031/JGLUE \(MARC-ja\) split 'train' .* --from DIR"):
-        next(hub_split(TASKS["marc"], "train"))
-
-
 def test_train_with_missing_data_writes_nothing(tmp_path):
     proc = cli("recipes", "train", "tiny", "jsquad", "2e-4", cwd=tmp_path)
     assert proc.returncode == 2 and "data/jsquad/train.jsonl not found; run `just data jsquad` first" in proc.stderr
