@@ -274,3 +274,10 @@ def test_report_lists_sources_and_hashes(env, capsys, monkeypatch):
         path = urlsplit(spec["url"]).path
         assert f"| jsquad | v1.1 | {split} | {site.base}{path} | `{_sha(files[path])}` |" in text
     assert "JSQuAD: CC BY-SA 4.0" in text
+
+
+def test_git_blob_id_is_gits(tmp_path):
+    """The check of JGLUE's files against their tag uses git's own object id (`git hash-object`)."""
+    from prompts.download import git_blob_of
+    (tmp_path / "f").write_bytes(b"hello\n")
+    assert git_blob_of(tmp_path / "f") == "ce013625030ba8dba906f756967f9e9ca394464a"
