@@ -281,3 +281,26 @@ def test_git_blob_id_is_gits(tmp_path):
     from prompts.download import git_blob_of
     (tmp_path / "f").write_bytes(b"hello\n")
     assert git_blob_of(tmp_path / "f") == "ce013625030ba8dba906f756967f9e9ca394464a"
+
+
+def test_private_task_without_source_needs_from(tmp_path):
+    """A JAFT_TASKS entry with no `source:` has nothing to download: a clear refusal, and --from works."""
+    import shutil
+
+    import yaml
+
+    from tests.conftest import REPO, cli
+    entry = yaml.safe_load((REPO / "prompts" / "tasks.yaml").read_text(encoding="utf-8"))["marc"]
+    entry.pop("source")
+    (tmp_path / "mine" / "templates").mkdir(parents=True)
+    shutil.copy(REPO / "prompts" / "templates" / entry["template"], tmp_path / "mine" / "templates")
+    (tmp_path / "mine" / "tasks.yaml").write_text(yaml.safe_dump({"reviews": entry}, allow_unicode=True))
+    env = {"JAFT_TASKS": str(tmp_path / "mine" / "tasks.yaml"), "JAFT_DATA": str(tmp_path / "store")}
+    proc = cli("prompts", "data", "reviews", cwd=tmp_path, env=env)
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        "error: task reviews has no `source:` to download from; prepare it from local files: "
+        "`just data reviews --from DIR`")
+    assert not (tmp_path / "store").exists()
+    proc = cli("prompts", "data", "reviews", "--from", str(SAMPLES / "marc"), cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "store" / "reviews" / "source.json").read_text())["kind"] == "local"
