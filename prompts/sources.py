@@ -42,21 +42,24 @@ def _local_names(task: Task, split: str, version: str | None) -> list[str]:
     return list(dict.fromkeys(names + ([extra] if extra else [])))
 
 
+def _local_file(task: Task, directory: Path, split: str, version: str | None) -> Path | None:
+    return next((directory / n for n in _local_names(task, split, version) if (directory / n).is_file()), None)
+
+
 def local_split(task: Task, directory: Path, split: str, version: str | None = None) -> Iterator[Row] | None:
     """Rows of one split from DIR (see `_local_names`), or None when DIR has no file for it."""
-    for name in _local_names(task, split, version):
-        if (directory / name).is_file():
-            return read_rows(directory / name)
-    return None
+    path = _local_file(task, directory, split, version)
+    return read_rows(path) if path else None
 
 
 def local_inputs(task: Task, directory: Path, version: str | None) -> list[Input]:
+    """Every split's file in DIR (`--from`), recorded by path and sha256."""
     inputs = []
     published = task.version(version)[1]["files"] if task.versions or version is not None else {}
     for split in dict.fromkeys([*task.splits, *published]):
-        names = _local_names(task, split, version)
-        path = next((directory / n for n in names if (directory / n).is_file()), None)
+        path = _local_file(task, directory, split, version)
         if path is None:
+            names = _local_names(task, split, version)
             if split not in task.splits:
                 continue  # a split the published version has but jaft does not need (JSQuAD v1.3's test)
             # every needed split is used: train, validation (loss each epoch), the scored split
