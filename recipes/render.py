@@ -50,7 +50,8 @@ def base_model_path(spec: RunSpec) -> str:
 def recipe_dict(spec: RunSpec, *, epochs: int | None = None, cap_mb: int = DEFAULT_CAP_MB,
                 deepspeed: str | None = None, base_model: str | None = None) -> dict:
     run_dir = spec.dir
-    plugins = ["recipes.vram_cap.VramCapPlugin"]
+    # The cap holds in the training process; whole epochs make `num_epochs` mean what it says.
+    plugins = ["recipes.vram_cap.VramCapPlugin", "recipes.whole_epochs.WholeEpochsPlugin"]
     if spec.liger:
         plugins.append("axolotl.integrations.liger.LigerPlugin")
     context = {
