@@ -1,7 +1,9 @@
 """Recipes: the paper grid rendered and accepted by Axolotl's own validate_config; names; shortening."""
 from __future__ import annotations
 
+import functools
 import json
+import re
 
 import pytest
 import yaml
@@ -9,7 +11,7 @@ import yaml
 from jaft.common import UsageError
 from prompts.tasks import TASKS
 from recipes.models import MODELS, parse_lr, parse_variant
-from recipes.render import recipe_dict, validate
+from recipes.render import recipe_dict, validate, write_recipe
 from recipes.runs import RunSpec, paper_grid
 from prompts.fit import shorten, train_length
 from tests.conftest import cli
@@ -24,13 +26,67 @@ def test_grid_has_the_papers_56_runs():
     assert not any(i.startswith("llama2-13b-xlsum") and i.endswith("len1024") for i in ids)
 
 
+BY_ID = {spec.id: spec for spec in GRID}
+
+
+@functools.cache
+def validated_cfg(run_id: str) -> dict:
+    """One paper run's recipe as Axolotl's validate_config returns it (computed once per run id)."""
+    return validate(recipe_dict(BY_ID[run_id]))
+
+
 @pytest.fixture(scope="module")
 def validated():
-    return {spec.id: (spec, validate(recipe_dict(spec))) for spec in GRID}
+    return {run_id: (spec, validated_cfg(run_id)) for run_id, spec in BY_ID.items()}
 
 
-def test_every_grid_recipe_passes_axolotl_validation(validated):
-    assert len(validated) == 56
+@pytest.mark.parametrize("run_id", list(BY_ID))
+def test_grid_recipe_passes_axolotl_validation(run_id):
+    cfg = validated_cfg(run_id)
+    assert cfg["num_epochs"] == 10 and cfg["save_total_limit"] == 10
+    assert cfg["load_best_model_at_end"] is False and cfg["val_set_size"] == 0.0
+    assert "recipes.whole_epochs.WholeEpochsPlugin" in cfg["plugins"]
+
+
+# Every number the recipe holds and the Python type a YAML 1.1 reader must give back for it.
+NUMBER_TYPES = {
+    "lora_r": int, "lora_alpha": int, "lora_dropout": float, "sequence_len": int, "num_epochs": int,
+    "saves_per_epoch": int, "evals_per_epoch": int, "save_total_limit": int, "learning_rate": float,
+    "warmup_ratio": float, "weight_decay": float, "max_grad_norm": float, "adam_beta1": float,
+    "adam_beta2": float, "adam_epsilon": float, "micro_batch_size": int, "gradient_accumulation_steps": int,
+    "eval_batch_size": int, "seed": int, "val_set_size": float, "vram_cap_mb": int, "logging_steps": int,
+}
+NUMBER_LIKE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def numbers_as_text(value, key=""):
+    """(key, text) for every string in a loaded config that a reader could mistake for a number."""
+    if isinstance(value, dict):
+        return [hit for k, v in value.items() for hit in numbers_as_text(v, f"{key}.{k}".lstrip("."))]
+    if isinstance(value, list):
+        return [hit for v in value for hit in numbers_as_text(v, key)]
+    return [(key, value)] if isinstance(value, str) and NUMBER_LIKE.fullmatch(value) else []
+
+
+@pytest.mark.parametrize("spec", GRID, ids=[s.id for s in GRID])
+def test_recipe_file_reads_back_with_the_same_numbers(spec, tmp_path, monkeypatch):
+    """recipe.yaml as `just render` writes it, read back by PyYAML (what Axolotl and jaft read it with):
+    5e-5 must come back as the float 5e-05, not the string '5e-05' (YAML 1.1 needs a dot in a float)."""
+    monkeypatch.setenv("JAFT_RUNS", str(tmp_path))
+    cfg = yaml.safe_load(write_recipe(spec, recipe_dict(spec)).read_text())
+    assert type(cfg["learning_rate"]) is float and cfg["learning_rate"] == spec.learning_rate
+    wrong = {key: type(cfg[key]).__name__ for key, kind in NUMBER_TYPES.items() if type(cfg[key]) is not kind}
+    assert wrong == {}
+    assert numbers_as_text(cfg) == []
+    assert (cfg["num_epochs"], cfg["save_total_limit"], cfg["sequence_len"]) == (10, 10, spec.sequence_len)
+
+
+def test_whole_epochs_plugin_hands_the_step_count_to_the_trainer():
+    from axolotl.utils.dict import DictDefault
+
+    from recipes.whole_epochs import epoch_based_args
+    assert epoch_based_args(DictDefault({"num_epochs": 10})) == {"max_steps": -1}
+    assert epoch_based_args(DictDefault({"num_epochs": 10, "max_steps": 100})) is None  # --set max_steps wins
 
 
 @pytest.mark.parametrize("run_id, base, seq", [
