@@ -33,6 +33,21 @@ def just(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Completed
                            *args], capture_output=True, text=True, env={**os.environ, **(env or {})})
 
 
+# The fixtures that run real Axolotl training. `e2e` marks exactly the tests that use one, so that
+# `-m 'not e2e'` is the whole fast suite and the e2e run holds nothing that could run in it.
+TRAINING_FIXTURES = {"trained", "evaluated", "demo", "ten_epochs"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything
+def pytest_collection_modifyitems(config, items):
+    def trains(item) -> bool:
+        return bool(TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())))
+    wrong = [item.nodeid for item in items if trains(item) != bool(item.get_closest_marker("e2e"))]
+    if wrong:
+        raise pytest.UsageError("the e2e marker goes on the tests that train (use one of "
+                                f"{sorted(TRAINING_FIXTURES)}) and on no other: fix {', '.join(wrong)}")
+
+
 # Planted in the training environment of `trained`: no file of the run may contain it.
 SECRET = "hf_jaftTestSecretDoNotWrite"
 

@@ -14,9 +14,6 @@ from tests.conftest import copy_project, just
 
 RUNS = ("tiny-marc-lr2e-4", "tiny-jsquad-lr2e-4", "tiny-xlsum-lr2e-4")
 
-pytestmark = pytest.mark.e2e  # real Axolotl training on the tiny model
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, tiny_model):
     ws = tmp_path_factory.mktemp("demo") / "demo"
@@ -25,6 +22,7 @@ def demo(tmp_path_factory, tiny_model):
     return ws, proc
 
 
+@pytest.mark.e2e  # real Axolotl training on the tiny model
 def test_demo_trains_evaluates_and_reports(demo):
     ws, proc = demo
     for run_id in RUNS:
@@ -44,6 +42,7 @@ def test_demo_trains_evaluates_and_reports(demo):
     assert "Tables:" in proc.stderr and "table3.md" in proc.stderr
 
 
+@pytest.mark.e2e  # real Axolotl training on the tiny model
 def test_finished_demo_starts_nothing(demo, tmp_path):
     ws = copy_project(demo[0], tmp_path / "demo")
     stamp = (ws / "runs" / "tiny-marc-lr2e-4" / "run.json").stat().st_mtime
@@ -53,6 +52,7 @@ def test_finished_demo_starts_nothing(demo, tmp_path):
     assert (ws / "runs" / "tiny-marc-lr2e-4" / "run.json").stat().st_mtime == stamp
 
 
+@pytest.mark.e2e  # real Axolotl training on the tiny model
 def test_crash_mid_sweep_finishes_the_others(demo, tmp_path):
     ws = copy_project(demo[0], tmp_path / "demo")
     bad = ws / "data" / "jsquad" / "train.jsonl"
