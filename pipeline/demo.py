@@ -1,5 +1,6 @@
 """`just demo`: the whole pipeline on a CPU, no hub: build the tiny model, prepare the bundled sample data,
-train all three tasks at two learning rates with real Axolotl, evaluate every epoch, write the report.
+train all three tasks at two learning rates with real Axolotl (3 epochs, a demo shortcut: the paper's
+protocol is 10, the default of `just train` and `just sweep`), evaluate every epoch, write the report.
 
 Everything goes under `demo/` (data, runs, reports), apart from real work in data/, runs/, reports/.
 Examples:
@@ -28,7 +29,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--dir", type=Path, default=Path("demo"), help="workspace (default demo/)")
     ap.add_argument("--tasks", nargs="+", default=list(TASKS))
     ap.add_argument("--lrs", nargs="+", default=["2e-4", "5e-5"])
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=3,
+                    help="epochs per run (default 3, to keep the demo to minutes; the paper, `just train` "
+                         "and `just sweep` train 10)")
     ap.add_argument("--jobs", type=int, default=2, help="runs trained side by side (default 2, one per core)")
     ap.add_argument("--fresh", action="store_true", help="delete the workspace first")
     args = ap.parse_args(argv)
