@@ -33,19 +33,24 @@ def just(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Completed
                            *args], capture_output=True, text=True, env={**os.environ, **(env or {})})
 
 
-# The fixtures that run real Axolotl training. `e2e` marks exactly the tests that use one, so that
-# `-m 'not e2e'` is the whole fast suite and the e2e run holds nothing that could run in it.
+# `e2e` marks the tests that train the tiny model with real Axolotl, and only those, so that
+# `-m 'not e2e'` is the whole fast suite. Checked at collection, as far as fixtures show it: a test using a
+# shared training run must be marked, and a marked test must at least need the tiny model (a test that
+# trains inline, like test_registry's, requests `tiny_model` and carries the marker by hand).
 TRAINING_FIXTURES = {"trained", "evaluated", "demo", "ten_epochs"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything
 def pytest_collection_modifyitems(config, items):
-    def trains(item) -> bool:
-        return bool(TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())))
-    wrong = [item.nodeid for item in items if trains(item) != bool(item.get_closest_marker("e2e"))]
+    wrong = []
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        marked = item.get_closest_marker("e2e") is not None
+        if (TRAINING_FIXTURES & uses and not marked) or (marked and "tiny_model" not in uses):
+            wrong.append(item.nodeid)
     if wrong:
-        raise pytest.UsageError("the e2e marker goes on the tests that train (use one of "
-                                f"{sorted(TRAINING_FIXTURES)}) and on no other: fix {', '.join(wrong)}")
+        raise pytest.UsageError(f"e2e marker on a test that cannot train, or missing on one using "
+                                f"{sorted(TRAINING_FIXTURES)}: {', '.join(wrong)}")
 
 
 # Planted in the training environment of `trained`: no file of the run may contain it.
