@@ -2,47 +2,78 @@
 
 A task names its step in prompts/tasks.yaml (`postprocess: jsquad_answer`); each step is registered here
 under that name and called as `step(raw, task)`. The raw text is always kept beside the result (`raw` and
-`prediction` in predictions.jsonl).
+`prediction` in predictions.jsonl). A step registered `also_gold` is applied to the gold answers too, so
+that a gold answer given as the output always scores full marks (JSQuAD: the paper's particle stripping
+would otherwise cut the prediction and not the answer). The rules and their sources are in the README,
+"How we score".
+
+Example: `python -c "from eval.postprocess import postprocess; print(postprocess('jsquad', '東京で</s>'))"`
 """
 from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Callable
+from functools import lru_cache
+from typing import Callable, Sequence
 
+from eval import mecab
 from jaft.common import UsageError
+from prompts.tasks import get_task
 
-Step = Callable[[str, object], str]
-STEPS: dict[str, Step] = {}
-
-
-def step(name: str):
-    """Register a post-processing step under `name`; a second step under a name already taken is refused."""
-    def register(fn: Step) -> Step:
-        if name in STEPS:
-            raise ValueError(f"post-processing step '{name}' is registered twice")
-        STEPS[name] = fn
-        return fn
-    return register
-
-# The paper's particles, longest first so that から is tried before a one-character match.
-PARTICLES = tuple(sorted(("は", "が", "も", "で", "に", "を", "へ", "と", "の", "から"), key=len, reverse=True))
 # Special tokens a decoder may leave in the text: <EOD|LLM-jp>, </s>, <s>, <|endoftext|>, <unk>, <pad> ...
 SPECIAL_TOKEN = re.compile(r"<\|?[A-Za-z_]+\|[A-Za-z_\-]*\|?>|<\|[^<>]*\|>|</?s>|<unk>|<pad>")
-EDGE = " \t\r\n\u3000、。"
+
+# ---- MARC-ja: the label word at the very start -----------------------------------------------------------
+# What may come before the label: whitespace, special tokens, opening quotes and brackets, markdown emphasis
+# and bullets. Nothing else: "The sentiment is positive" has "The" as its first word and holds no label.
+OPENERS = "「『（([［{｛【〔〈《\"'“‘«‹＂＇`"
+MARKDOWN = "*_~-+•・‣◦▪●–—＊＿"
+LEAD = re.compile(rf"(?:\s|{SPECIAL_TOKEN.pattern}|[{re.escape(OPENERS + MARKDOWN)}])*")
 
 
-def first_word(raw: str, labels=("positive", "negative")) -> str:
-    """MARC-ja (the paper: 'the first word generated'): first whitespace-separated word, NFKC, lowercase,
-    trailing punctuation dropped. Anything other than positive/negative is kept as is and scores wrong."""
-    words = SPECIAL_TOKEN.sub(" ", raw).split()
-    if not words:
-        return ""
-    word = unicodedata.normalize("NFKC", words[0]).lower().strip(".,:;!?。、")
-    for label in labels:  # "positive</s>" or "positive." already handled; "positives" stays wrong
-        if word == label:
+def _fold(text: str) -> str:
+    """Width- and case-insensitive form: ｎｅｇａｔｉｖｅ and NEGATIVE both read negative."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _prefix_length(text: str, word: str) -> int | None:
+    """How many characters of `text` spell `word` (folded), or None when `text` does not start with it."""
+    word = _fold(word)
+    for end in range(1, len(text) + 1):
+        folded = _fold(text[:end])
+        if folded == word:
+            return end
+        if not word.startswith(folded):
+            return None
+    return None
+
+
+def _continues_word(char: str) -> bool:
+    """A Latin letter (any width, accented or not) or a combining mark: `positively`, `negatives` are other words."""
+    if unicodedata.category(char)[0] == "M":
+        return True
+    return any(c.isalpha() and "LATIN" in unicodedata.name(c, "") for c in unicodedata.normalize("NFKC", char))
+
+
+def label_first(raw: str, labels: Sequence[str]) -> str:
+    """The label word that the output starts with (the paper: 'the first word generated'), or "" when it
+    starts with none. Japanese puts no space after a word, so `positiveです` and `negative。星5つ` are read as
+    labels; `positively`, `pos`, ポジティブ are not."""
+    text = raw[LEAD.match(raw).end():]
+    for label in labels:
+        end = _prefix_length(text, label)
+        if end is not None and (end == len(text) or not _continues_word(text[end])):
             return label
-    return word
+    return ""
+
+
+# ---- JSQuAD: first line, special tokens and the paper's particles out ------------------------------------
+# The paper's particles (the surface forms it lists). A trailing morpheme is cut only when MeCab reads it as
+# one of these and as a function word: a particle (助詞), or the copula's で/に (助動詞): the paper calls them
+# "auxiliary words". So 「まで」「もの」「こと」 are never cut into, and 「東京の大学」 keeps its の.
+PARTICLES = frozenset(("は", "が", "も", "で", "に", "を", "へ", "と", "の", "から"))
+FUNCTION_WORD = frozenset(("助詞", "助動詞"))
+EDGES = re.compile(r"^[\s、。]+|[\s、。]+$")
 
 
 def drop_special_tokens(text: str) -> str:
@@ -50,39 +81,62 @@ def drop_special_tokens(text: str) -> str:
 
 
 def first_line(text: str) -> str:
-    return text.split("\n", 1)[0]
+    lines = text.splitlines()
+    return lines[0] if lines else ""
 
 
 def strip_edges(text: str) -> str:
-    return text.strip(EDGE)
+    """Whitespace, 、 and 。 off both ends."""
+    return EDGES.sub("", text)
 
 
 def strip_trailing_particles(text: str) -> str:
-    """Remove particles from the end, repeatedly (「東京都での」 -> 「東京都」), never inside the answer
-    (「東京の大学」 keeps its の), and never the whole answer."""
-    changed = True
-    while changed:
-        changed = False
-        for particle in PARTICLES:
-            if text.endswith(particle) and len(text) > len(particle):
-                text = strip_edges(text[: -len(particle)])
-                changed = True
-                break
-    return text
+    """Cut the paper's particles off the end, one morpheme at a time and re-reading after each cut
+    (「東京都での」 -> 「東京都で」 -> 「東京都」), with the edges stripped each time; never the whole answer."""
+    text = strip_edges(text)
+    while True:
+        last = mecab.last_morpheme(text)
+        if last is None:
+            return text
+        surface, pos1, _ = last
+        if (surface not in PARTICLES or pos1 not in FUNCTION_WORD or len(surface) >= len(text)
+                or not mecab.safe(text).endswith(surface)):
+            return text
+        text = strip_edges(text[: -len(surface)])
 
 
+@lru_cache(maxsize=65536)
 def jsquad_answer(raw: str) -> str:
-    """JSQuAD: special tokens out, first line, edges (whitespace 、 。) stripped, trailing particles out."""
-    return strip_trailing_particles(strip_edges(first_line(drop_special_tokens(raw))))
+    """JSQuAD: special tokens out, leading whitespace and newlines out, first line, edges and trailing
+    particles stripped."""
+    return strip_trailing_particles(first_line(drop_special_tokens(raw).lstrip()))
 
 
+# ---- XL-Sum ------------------------------------------------------------------------------------------------
 def before_closing_quotes(raw: str) -> str:
     """XL-Sum: the summary is what comes before the template's closing triple quote."""
     return drop_special_tokens(raw.split('"""', 1)[0]).strip()
 
 
-step("first_word")(lambda raw, task: first_word(raw, task.label_words))
-step("jsquad_answer")(lambda raw, task: jsquad_answer(raw))
+# ---- the registry of named steps ---------------------------------------------------------------------------
+Step = Callable[[str, object], str]     # (raw text, prompts.Task) -> prediction
+STEPS: dict[str, Step] = {}
+
+
+def step(name: str, *, also_gold: bool = False):
+    """Register a post-processing step under `name`; a second step under a name already taken is refused.
+    `also_gold`: the gold answers go through it too."""
+    def register(fn: Step) -> Step:
+        if name in STEPS:
+            raise ValueError(f"post-processing step '{name}' is registered twice")
+        fn.also_gold = also_gold
+        STEPS[name] = fn
+        return fn
+    return register
+
+
+step("label_first")(lambda raw, task: label_first(raw, task.label_words))
+step("jsquad_answer", also_gold=True)(lambda raw, task: jsquad_answer(raw))
 step("before_closing_quotes")(lambda raw, task: before_closing_quotes(raw))
 
 
@@ -95,6 +149,12 @@ def get_step(task) -> Step:
 
 def postprocess(task: str, raw: str) -> str:
     """The prediction for `raw` under the step the task names."""
-    from prompts.tasks import get_task
     t = get_task(task)
     return get_step(t)(raw, t)
+
+
+def gold_answers(task: str, references: list) -> list:
+    """The references as they are scored: through the task's step when it is registered `also_gold`."""
+    t = get_task(task)
+    fn = get_step(t)
+    return [fn(r, t) for r in references] if fn.also_gold else list(references)
