@@ -4,6 +4,7 @@ Examples:
   python -m eval eval                               # every finished run under runs/ not yet scored
   python -m eval eval runs/calm2-marc-lr2e-4 --batch-size 32
   python -m eval score jsquad predictions.jsonl     # prints {"n": ..., "f1": ..., "exact_match": ...}
+  python -m eval score xlsum predictions.jsonl --rows scored.jsonl   # and each row's prediction and metrics
 """
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import sys
 from pathlib import Path
 
 from eval.generate import BACKENDS
-from eval.metrics import score_rows
-from eval.predictions import load_for_scoring
-from jaft.common import run
+from eval.metrics import diagnostics, mean_scores, row_scores
+from eval.postprocess import gold_answers
+from eval.predictions import json_line, load_for_scoring
+from jaft.common import atomic_write_text, run
 from jaft.common import DataError, UsageError
 from prompts.tasks import TASKS, get_task
 
@@ -33,13 +35,17 @@ def main(argv: list[str]) -> int:
     s = sub.add_parser("score", help="score a predictions JSONL (id, raw, references); JSON on stdout")
     s.add_argument("task", help=f"one of {', '.join(TASKS)}")
     s.add_argument("file", type=Path)
+    s.add_argument("--rows", type=Path, metavar="OUT.jsonl",
+                   help="also write each row's prediction, scored references and metrics (error analysis)")
     args = ap.parse_args(argv)
 
     if args.verb == "score":
         task = get_task(args.task)
         if not args.file.is_file():
             raise DataError(f"{args.file}: no such file")
-        print(json.dumps(score_rows(task.name, load_for_scoring(task.name, args.file))))
+        if args.rows is not None and args.rows.is_dir():
+            raise UsageError(f"--rows {args.rows} is a folder; give a file name")
+        score(task.name, args.file, args.rows)
         return 0
     if args.backend not in BACKENDS:
         raise UsageError(f"unknown backend '{args.backend}'; valid: {', '.join(BACKENDS)}")
@@ -59,6 +65,25 @@ def main(argv: list[str]) -> int:
         eval_run(run_dir, batch_size=args.batch_size, backend=args.backend, limit=args.limit,
                  max_new_tokens=args.max_new_tokens)
     return 0
+
+
+def score(task: str, path: Path, rows_out: Path | None) -> None:
+    """The summary on stdout; with `rows_out`, every row with its metrics; diagnostics on stderr."""
+    rows = load_for_scoring(task, path)
+    per_row = [row_scores(task, r) for r in rows]
+    if rows_out is not None:
+        keep = ("id", "raw", "new_tokens", "prediction", "references")
+        lines = [json_line({**{k: r[k] for k in keep if k in r},
+                            "references_scored": gold_answers(task, r["references"]), "metrics": s})
+                 for r, s in zip(rows, per_row)]
+        try:
+            atomic_write_text(rows_out, "".join(lines))
+        except OSError as e:
+            raise UsageError(f"cannot write --rows {rows_out}: {e.strerror or e}") from None
+    for name, d in diagnostics(task, rows).items():
+        if d["count"]:
+            print(f"[jaft score] {name}: {d['count']} of {len(rows)} ({d['what']})", file=sys.stderr)
+    print(json.dumps(mean_scores(task, per_row)))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
 """Greedy generation from a base model plus one LoRA adapter at a time (Hugging Face + PEFT by default,
-vLLM when asked for and installed). The base model is loaded once per run; adapters are swapped per epoch."""
+vLLM when asked for and installed). The base model is loaded once per run; adapters are swapped per epoch.
+
+Each output is the model's text and the number of tokens it generated (EOS and padding not counted), so that
+an answer which used every allowed token (perhaps cut short) can be told from one the model ended itself."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from jaft.common import UsageError
 
@@ -18,6 +22,11 @@ class GenSettings:
         """The task's `generate` entry in prompts/tasks.yaml."""
         g = task.generate
         return cls(int(g["max_new_tokens"]), tuple(g.get("stop", ())))
+
+
+class Generation(NamedTuple):
+    text: str
+    new_tokens: int
 
 
 class StopInNewText:
@@ -66,7 +75,7 @@ class HFGenerator:
         if self.device == "cuda":
             self.torch.cuda.empty_cache()
 
-    def generate(self, prompts: list[str], settings: GenSettings) -> list[str]:
+    def generate(self, prompts: list[str], settings: GenSettings) -> list[Generation]:
         tok = self.tokenizer
         enc = tok(prompts, return_tensors="pt", padding=True).to(self.device)
         extra = {}
@@ -78,12 +87,13 @@ class HFGenerator:
             out = self.model.generate(**enc, max_new_tokens=settings.max_new_tokens, do_sample=False,
                                       temperature=None, top_p=None, top_k=None,
                                       pad_token_id=tok.pad_token_id, **extra)
-        texts = []
+        outs = []
         for row in out[:, enc["input_ids"].shape[1]:].tolist():
             if tok.eos_token_id in row:  # keep the text up to EOS; padding after it is not model text
                 row = row[: row.index(tok.eos_token_id)]
-            texts.append(tok.decode([t for t in row if t != tok.pad_token_id], skip_special_tokens=False))
-        return texts
+            row = [t for t in row if t != tok.pad_token_id]  # a row stopped by a stop string is padded
+            outs.append(Generation(tok.decode(row, skip_special_tokens=False), len(row)))
+        return outs
 
 
 class VLLMGenerator:  # pragma: no cover - needs a GPU and the `gpu` extra
@@ -104,12 +114,19 @@ class VLLMGenerator:  # pragma: no cover - needs a GPU and the `gpu` extra
         from vllm.lora.request import LoRARequest
         self.request = LoRARequest(checkpoint, abs(hash(checkpoint)) % 10**8 + 1, checkpoint)
 
-    def generate(self, prompts: list[str], settings: GenSettings) -> list[str]:
+    def generate(self, prompts: list[str], settings: GenSettings) -> list[Generation]:
         from vllm import SamplingParams
         params = SamplingParams(temperature=0.0, max_tokens=settings.max_new_tokens,
                                 stop=list(settings.stop_strings), include_stop_str_in_output=True)
         outs = self.llm.generate(prompts, params, lora_request=self.request, use_tqdm=False)
-        return [o.outputs[0].text for o in outs]
+        eos = self.tokenizer.eos_token_id
+        gens = []
+        for o in outs:
+            ids = list(o.outputs[0].token_ids)
+            if ids and ids[-1] == eos:  # vLLM keeps the EOS id in token_ids, not in the text
+                ids = ids[:-1]
+            gens.append(Generation(o.outputs[0].text, len(ids)))
+        return gens
 
 
 BACKENDS = {"hf": HFGenerator, "vllm": VLLMGenerator}

@@ -3,13 +3,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from jaft.common import read_jsonl
 from jaft.common import DataError
 from eval.postprocess import postprocess
 
-FIELDS = ("id", "prompt", "raw", "prediction", "references")
+FIELDS = ("id", "prompt", "raw", "new_tokens", "prediction", "references")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_line(obj) -> str:
+    """One JSON line, Japanese kept readable; a lone surrogate (which UTF-8 cannot hold) is written as its
+    \\uXXXX escape, so the line reads back as the very same text."""
+    text = json.dumps(obj, ensure_ascii=False)
+    return LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 def repair_tail(path: Path) -> int:
@@ -35,7 +44,7 @@ def done_ids(path: Path) -> set[str]:
 def append(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as f:
-        f.write("".join(json.dumps({k: r[k] for k in FIELDS}, ensure_ascii=False) + "\n" for r in rows))
+        f.write("".join(json_line({k: r[k] for k in FIELDS if k in r}) for r in rows))
         f.flush()
         os.fsync(f.fileno())
 

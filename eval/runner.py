@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from eval import predictions
 from eval.generate import BACKENDS, GenSettings
-from eval.metrics import score_rows, task_metrics
+from eval.metrics import diagnostics, score_rows, task_metrics
 from eval.postprocess import postprocess
 from jaft.common import atomic_write_json, runs_root
 from prompts import get_task, load_split, prompt_length, shorten_all
@@ -50,7 +50,7 @@ def predict_epoch(gen, task: str, rows: list[dict], out: Path, settings: GenSett
         while i < len(todo):
             batch = todo[i: i + batch_size]
             try:
-                raws = gen.generate([r["prompt"] for r in batch], settings)
+                outs = gen.generate([r["prompt"] for r in batch], settings)
             except Exception as e:  # noqa: BLE001 - only out-of-memory is handled; the rest re-raised
                 if not is_oom(e) or batch_size == 1:
                     raise
@@ -58,8 +58,8 @@ def predict_epoch(gen, task: str, rows: list[dict], out: Path, settings: GenSett
                 say(f"out of memory at batch size {batch_size * 2}; going on with {batch_size}")
                 gen.free_memory()
                 continue
-            predictions.append(out, [{**r, "raw": raw, "prediction": postprocess(task, raw)}
-                                     for r, raw in zip(batch, raws)])
+            predictions.append(out, [{**r, "raw": o.text, "new_tokens": o.new_tokens,
+                                      "prediction": postprocess(task, o.text)} for r, o in zip(batch, outs)])
             bar.update(len(batch))
             i += len(batch)
 
@@ -85,7 +85,7 @@ def write_run_scores(run_dir: Path, run: dict) -> dict:
     for path in sorted((run_dir / "eval").glob("epoch-*/scores.json"), key=lambda p: int(p.parent.name[6:])):
         s = json.loads(path.read_text())
         epochs.append({"epoch": s["epoch"], "n": s["n"], "limit": s.get("limit"), "metrics": s["metrics"],
-                       "val_loss": losses.get(s["epoch"])})
+                       "diagnostics": s.get("diagnostics"), "val_loss": losses.get(s["epoch"])})
     scores = {
         "run_id": run["run_id"], "model": run["model"], "task": task.name, "lr": run["lr"],
         "variant": run.get("variant"), "split": task.eval_split, "metric": metric,
@@ -136,6 +136,7 @@ def eval_run(run_dir: Path, *, batch_size: int, backend: str, limit: int | None,
             n = metrics.pop("n")
             atomic_write_json(out_dir / "scores.json", {
                 "epoch": epoch, "split": spec.task.eval_split, "n": n, "metrics": metrics,
+                "diagnostics": diagnostics(spec.task.name, scored, settings.max_new_tokens),
                 "checkpoint": checkpoint.name, "prompts_shortened": shortened, "prompts_dropped": dropped,
                 "max_new_tokens": settings.max_new_tokens, "backend": backend, "limit": limit})
             say(f"{run['run_id']} epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))

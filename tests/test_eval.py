@@ -53,13 +53,17 @@ def test_eval_writes_predictions_and_scores_per_epoch(evaluated):
     for epoch in (1, 2):
         rows = [json.loads(l) for l in (run / f"eval/epoch-{epoch}/predictions.jsonl").read_text().splitlines()]
         assert len(rows) == 56 and len({r["id"] for r in rows}) == 56
-        assert set(rows[0]) == {"id", "prompt", "raw", "prediction", "references"}
+        assert set(rows[0]) == {"id", "prompt", "raw", "new_tokens", "prediction", "references"}
+        assert all(0 <= r["new_tokens"] <= 8 for r in rows)
         epoch_scores = json.loads((run / f"eval/epoch-{epoch}/scores.json").read_text())
         assert epoch_scores["epoch"] == epoch and epoch_scores["n"] == 56 and epoch_scores["split"] == "validation"
         acc = sum(r["prediction"] == r["references"][0] for r in rows) / 56
         assert epoch_scores["metrics"]["accuracy"] == pytest.approx(acc)
+        unparsed = sum(r["prediction"] not in ("positive", "negative") for r in rows)
+        assert epoch_scores["diagnostics"]["unparsed"]["count"] == unparsed
     scores = json.loads((run / "scores.json").read_text())
     assert [e["epoch"] for e in scores["epochs"]] == [1, 2]
+    assert all("unparsed" in e["diagnostics"] for e in scores["epochs"])
     assert all(e["val_loss"] > 0 for e in scores["epochs"])
     best = max(scores["epochs"], key=lambda e: (e["metrics"]["accuracy"], -e["epoch"]))
     assert scores["best"]["epoch"] == best["epoch"] and scores["best"]["rule"] == "task-metric"
@@ -112,7 +116,8 @@ class FlakyGenerator:
         self.sizes.append(len(prompts))
         if len(prompts) > 2:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return ["positive" for _ in prompts]
+        from eval.generate import Generation
+        return [Generation("positive", 1) for _ in prompts]
 
     def free_memory(self):
         self.freed += 1

@@ -1,35 +1,33 @@
-"""Metrics on hand-computed Japanese cases, and every post-processing rule."""
+"""Metrics and post-processing steps: the registry, hand-computed cases, diagnostics, generation's token count.
+Each task's rules in depth: tests/test_scoring_{marc,jsquad,rouge,cli}.py."""
 from __future__ import annotations
 
 import pytest
 
-from eval.metrics import METRICS, MecabTokenizer, char_f1, score_rows, task_metrics
+from eval.metrics import METRICS, diagnostics, metric, row_scores, score_rows, task_metrics
+from eval.postprocess import STEPS, before_closing_quotes, step
 from prompts.tasks import TASKS
-from eval.postprocess import before_closing_quotes, first_word, jsquad_answer, strip_trailing_particles
 
 
 def test_accuracy():
     assert METRICS["accuracy"]("positive", ["positive"]) == 1.0
     assert METRICS["accuracy"]("negative", ["positive"]) == 0.0
+    assert METRICS["accuracy"]("", ["positive"]) == 0.0        # no label found
 
 
-@pytest.mark.parametrize("pred, refs, em, f1", [
-    ("東京", ["東京"], 1.0, 1.0),
-    ("大阪", ["東京"], 0.0, 0.0),
-    ("東京都", ["東京"], 0.0, 0.8),                 # P 2/3, R 1 -> 0.8
-    ("東京", ["東京都庁"], 0.0, 2 / 3),             # P 1, R 1/2 -> 2/3
-    ("ＡＢＣ", ["abc"], 1.0, 1.0),                   # NFKC + lowercase
-    ("東京。", ["東京"], 1.0, 1.0),                  # JGLUE drops a trailing 。
-    ("1917", ["1917年", "1917"], 1.0, 1.0),         # max over references
-    ("", ["東京"], 0.0, 0.0),                        # empty prediction scores 0, never crashes
-])
-def test_jsquad_em_f1(pred, refs, em, f1):
-    assert METRICS["exact_match"](pred, refs) == em
-    assert METRICS["f1"](pred, refs) == pytest.approx(f1)
+def test_the_paper_tasks_steps_and_metrics():
+    assert {name: (t.postprocess, task_metrics(t)) for name, t in TASKS.items()} == {
+        "marc": ("label_first", ("accuracy",)),
+        "jsquad": ("jsquad_answer", ("f1", "exact_match")),
+        "xlsum": ("before_closing_quotes", ("rouge1", "rouge2", "rougeL"))}
+    assert [name for name, fn in STEPS.items() if fn.also_gold] == ["jsquad_answer"]
 
 
-def test_char_f1_is_multiset_overlap():
-    assert char_f1("ああい", "あい") == pytest.approx(2 * (2 / 3) * 1 / (2 / 3 + 1))
+def test_a_name_is_registered_once():
+    with pytest.raises(ValueError, match="registered twice"):
+        metric("f1")(lambda p, r: 0.0)
+    with pytest.raises(ValueError, match="registered twice"):
+        step("jsquad_answer")(lambda raw, task: raw)
 
 
 def test_rouge_identical_disjoint_partial():
@@ -53,46 +51,24 @@ def test_default_rouge_tokenizer_scores_japanese_zero_ours_does_not():
     assert METRICS["rouge1"](pred, [ref]) > 0.9
 
 
-def test_mecab_tokenizer_drops_punctuation_symbols_spaces():
-    assert MecabTokenizer().tokenize("「東京」の　大学、３つ！") == ["東京", "の", "大学", "3", "つ"]
-
-
-@pytest.mark.parametrize("raw, want", [
-    ("positive", "positive"), (" Positive.\n### ", "positive"), ("negative</s>", "negative"),
-    ("neutral", "neutral"), ("", ""), ("positives", "positives"), ("ｐｏｓｉｔｉｖｅ", "positive"),
-])
-def test_marc_first_word(raw, want):
-    assert first_word(raw) == want
-
-
-@pytest.mark.parametrize("raw, want", [
-    ("東京<EOD|LLM-jp>", "東京"),
-    ("東京</s>", "東京"),
-    ("東京で\n### Instruction", "東京"),
-    ("  、東京。 ", "東京"),
-    ("東京都での", "東京都"),          # repeatedly from the end: の then で
-    ("東京の大学", "東京の大学"),      # never inside
-    ("名古屋から", "名古屋"),
-    ("の", "の"),                      # never the whole answer
-    ("1917年に、", "1917年"),
-])
-def test_jsquad_postprocess(raw, want):
-    assert jsquad_answer(raw) == want
-
-
-def test_particles_only_at_the_end():
-    assert strip_trailing_particles("はがも東京") == "はがも東京"
-
-
 def test_xlsum_before_closing_quotes():
     assert before_closing_quotes('九州で大雨。"""\n以下のニュース') == "九州で大雨。"
     assert before_closing_quotes("閉じない要約") == "閉じない要約"
 
 
 def test_score_rows_averages_fractions():
-    rows = [{"prediction": "東京", "references": ["東京"]}, {"prediction": "", "references": ["大阪"]}]
+    rows = [{"prediction": "東京", "references": ["東京で"]}, {"prediction": "", "references": ["大阪"]}]
     assert score_rows("jsquad", rows) == {"n": 2, "f1": 0.5, "exact_match": 0.5}
-    assert task_metrics(TASKS["xlsum"]) == ("rouge1", "rouge2", "rougeL")
+    assert row_scores("jsquad", rows[0]) == {"f1": 1.0, "exact_match": 1.0}   # the gold loses its で too
+    assert score_rows("marc", []) == {"n": 0, "accuracy": 0.0}
+
+
+def test_diagnostics_per_task():
+    cap = [{"raw": "a", "prediction": "a", "new_tokens": n} for n in (5, 2, 5, 1)]
+    assert diagnostics("jsquad", cap, max_new_tokens=5)["at_token_cap"]["share"] == 0.5
+    assert diagnostics("jsquad", [{"raw": "a", "prediction": "a"}], 5)["at_token_cap"]["count"] is None
+    summaries = [{"raw": '要約。"""', "prediction": "要約。"}, {"raw": "要約が続く", "prediction": "要約が続く"}]
+    assert diagnostics("xlsum", summaries)["unclosed"]["count"] == 1
 
 
 def test_stop_string_only_counts_generated_text(tiny_tokenizer):
@@ -104,3 +80,31 @@ def test_stop_string_only_counts_generated_text(tiny_tokenizer):
     stop = StopInNewText(tiny_tokenizer, len(prompt), ('"""',), torch)
     assert stop(torch.tensor([prompt + more]), None).tolist() == [False]
     assert stop(torch.tensor([prompt + done]), None).tolist() == [True]
+
+
+class ScriptedModel:
+    """Returns the prompt followed by scripted new tokens, as model.generate would (rows padded alike)."""
+
+    def __init__(self, new_rows):
+        self.new_rows = new_rows
+
+    def generate(self, input_ids, **kwargs):
+        import torch
+        return torch.cat([input_ids, torch.tensor(self.new_rows)], dim=1)
+
+
+def test_generation_counts_its_new_tokens(tiny_tokenizer):
+    from eval.generate import GenSettings, HFGenerator
+    tok = tiny_tokenizer
+    eos, pad = tok.eos_token_id, tok.pad_token_id
+    assert eos != pad
+    a, b, c, d = tok("東京で大阪", add_special_tokens=False)["input_ids"][:4]
+    gen = object.__new__(HFGenerator)          # no weights needed: the model's output is scripted
+    import torch
+    gen.torch, gen.device, gen.tokenizer = torch, "cpu", tok
+    gen.model = ScriptedModel([[a, b, eos, pad],    # ended by EOS after 2 tokens
+                               [a, b, c, d],        # used every allowed token: at the cap
+                               [a, pad, pad, pad]]) # stopped by a stop string, then padded
+    outs = gen.generate(["一", "二", "三"], GenSettings(4))
+    assert [o.new_tokens for o in outs] == [2, 4, 1]
+    assert [o.text for o in outs] == [tok.decode([a, b]), tok.decode([a, b, c, d]), tok.decode([a])]
