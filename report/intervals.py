@@ -5,7 +5,7 @@ from itertools import combinations
 
 import numpy as np
 
-from eval.metrics import METRICS
+from eval.metrics import row_scores
 from eval.predictions import load_for_scoring
 from report.tables import label_of
 
@@ -32,9 +32,8 @@ def cell_intervals(table) -> dict:
         for j, cell in enumerate(row.cells):
             if cell.result is None or not cell.result.predictions.is_file():
                 continue
-            rows = load_for_scoring(table.task, cell.result.predictions)
-            out[(i, j)] = {m: tuple(v * table.scale for v in
-                                    bootstrap([METRICS[m](r["prediction"], r["references"]) for r in rows]))
+            per_row = [row_scores(table.task, r) for r in load_for_scoring(table.task, cell.result.predictions)]
+            out[(i, j)] = {m: tuple(v * table.scale for v in bootstrap([s[m] for s in per_row]))
                            for m in table.metrics}
     return out
 
