@@ -109,7 +109,7 @@ def identical_rows(tables: list, paper: dict) -> list[str]:
     lines += ["", "In our runs (the scored predictions of each cell's epoch):", ""]
     lines += ours or ["- none."]
     if unread:
-        lines += ["", "Not compared (predictions unreadable):", ""] + unread
+        lines += ["", "Not compared (no readable predictions):", ""] + unread
     return lines + [""]
 
 

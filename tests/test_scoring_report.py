@@ -70,5 +70,5 @@ def test_unreadable_predictions_are_named_not_fatal(tmp_path):
     predictions(run, qa(["東京"]))
     (run / "eval/epoch-1/predictions.jsonl").write_bytes("東京".encode("shift_jis") + b"\n")
     results, _ = collect.collect(runs)
-    text = comparison.to_markdown([tables.build(name, results) for name in tables.SPECS])
-    assert "Not compared (predictions unreadable)" in text and "predictions.jsonl:1: not UTF-8" in text
+    text = comparison.to_markdown([tables.build(name, results) for name in tables.specs()])
+    assert "Not compared (no readable predictions)" in text and "predictions.jsonl:1: not UTF-8" in text
