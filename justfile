@@ -5,6 +5,7 @@ set dotenv-load := false
 export AXOLOTL_DO_NOT_TRACK := "1"
 export WANDB_MODE := "disabled"
 export HF_HUB_DISABLE_TELEMETRY := "1"
+export RAY_USAGE_STATS_ENABLED := "0"
 py := justfile_directory() / ".venv/bin/python"
 
 # list the verbs

@@ -2,11 +2,13 @@
 
 Skips runs that are finished and scored, resumes interrupted ones, goes on past a failed run (recorded in
 its run.json, named in the summary, exit code 1). Each run is a subprocess, so one crash ends only itself.
+Runs go to this machine's GPUs (`--gpus`), or with `--ray` to a Ray cluster (`pipeline.cluster`).
 
 Examples:
   python -m pipeline sweep --dry-run                                # the paper's 56 runs, planned
   python -m pipeline sweep --models calm2 llama2-7b --tasks marc --gpus 0,1
   python -m pipeline sweep --models tiny --lrs 2e-4 --epochs 2 --data-from prompts/samples
+  python -m pipeline sweep --ray auto --models llama2-13b --gpus-per-run 2 --deepspeed recipes/deepspeed/zero2.json
 """
 from __future__ import annotations
 
@@ -18,26 +20,12 @@ import sys
 import threading
 from pathlib import Path
 
-from eval.runner import epoch_done
-from jaft.common import run
+from jaft.common import UsageError, choose, run
+from pipeline.steps import StepOptions, run_one, say, state
 from prompts.data import prepare
-from jaft.common import UsageError, choose
 from prompts.tasks import TASKS
-from recipes import manifest
 from recipes.models import LEARNING_RATES, MODELS, PAPER_MODELS, parse_lr
-from recipes.runs import RunSpec, data_root, paper_grid
-
-
-def say(msg: str) -> None:
-    print(f"[jaft sweep] {msg}", file=sys.stderr, flush=True)
-
-
-def state(spec: RunSpec, limit: int | None) -> str:
-    """'done' (finished and every epoch scored over the same rows), 'eval' (finished, scores missing) or 'train'."""
-    if manifest.read(spec.dir).get("status") != "finished":
-        return "train"
-    scored = all(epoch_done(spec.dir / "eval" / f"epoch-{k}", limit) for k, _ in manifest.checkpoints(spec.dir))
-    return "done" if scored and (spec.dir / "scores.json").is_file() else "eval"
+from recipes.runs import data_root, paper_grid
 
 
 def ensure_data(tasks, source: Path | None) -> None:
@@ -50,32 +38,41 @@ def ensure_data(tasks, source: Path | None) -> None:
         prepare(TASKS[name], src, out)
 
 
-def run_one(spec: RunSpec, todo: str, args, gpu: str | None) -> tuple[bool, str]:
-    env = dict(os.environ)
-    if gpu is not None:
-        env["CUDA_VISIBLE_DEVICES"] = gpu
-    elif args.jobs > 1:  # CPU runs side by side: share the cores instead of oversubscribing them
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // args.jobs))
-    steps = []
-    if todo == "train":
-        cmd = [sys.executable, "-m", "recipes", "train", spec.model.name, spec.task.name, spec.lr]
-        cmd += ["--variant", spec.variant] if spec.variant else []
-        cmd += ["--epochs", str(args.epochs)] if args.epochs else []
-        steps.append(("train", cmd))
-    eval_cmd = [sys.executable, "-m", "eval", "eval", str(spec.dir), "--batch-size", str(args.batch_size)]
-    steps.append(("eval", eval_cmd + (["--limit", str(args.limit)] if args.limit else [])))
-    spec.dir.mkdir(parents=True, exist_ok=True)
-    for step, cmd in steps:
-        log = spec.dir / f"sweep-{step}.log"
-        with log.open("w", encoding="utf-8") as f:
-            code = subprocess.call(cmd, env=env, stdout=f, stderr=subprocess.STDOUT)
-        if code != 0:
-            tail = [l for l in log.read_text(errors="replace").splitlines() if l.strip()][-1:] or [""]
-            reason = f"{step} exited {code}: {tail[0][:300]}"
-            if manifest.read(spec.dir).get("status") != "failed":  # the run's own record, if it made none
-                manifest.update(spec.dir, run_id=spec.id, status="failed", error=reason)
-            return False, f"{reason} (log: {log})"
-    return True, "ok"
+def gpu_slots(gpus: list[str], per_run: int) -> list[str]:
+    """`--gpus 0,1,2,3 --gpus-per-run 2` -> ['0,1', '2,3']: a run sees its group as CUDA_VISIBLE_DEVICES
+    (ids left over, fewer than a group, stay idle)."""
+    return [",".join(gpus[i:i + per_run]) for i in range(0, len(gpus) - per_run + 1, per_run)]
+
+
+def run_here(todo, opts: StepOptions, slots: list[str | None], threads_per_run: int | None) -> list:
+    """The runs on this machine: one thread per slot (a group of GPU ids, or None for a CPU run), each
+    taking the next run as it frees up. Returns (run id, detail) per failed run."""
+    failures = []
+    work: queue.Queue = queue.Queue()
+    for item in todo:
+        work.put(item)
+
+    def worker(slot: str | None) -> None:
+        env = {"CUDA_VISIBLE_DEVICES": slot} if slot is not None else {}
+        if slot is None and threads_per_run:  # CPU runs side by side share the cores instead of oversubscribing
+            env["OMP_NUM_THREADS"] = str(threads_per_run)
+        while True:
+            try:
+                spec, t = work.get_nowait()
+            except queue.Empty:
+                return
+            say(f"{spec.id}: {t}" + (f" on GPU {slot}" if slot is not None else ""))
+            ok, detail = run_one(spec, t, opts, env=env)
+            say(f"{spec.id}: {'done' if ok else 'FAILED: ' + detail}")
+            if not ok:
+                failures.append((spec.id, detail))
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in slots]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return failures
 
 
 def main(argv: list[str]) -> int:
@@ -84,9 +81,19 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--models", nargs="+", default=list(PAPER_MODELS), help=f"from {', '.join(MODELS)}")
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), help=f"from {', '.join(TASKS)}")
     ap.add_argument("--lrs", nargs="+", default=list(LEARNING_RATES), help=f"from {', '.join(LEARNING_RATES)}")
-    ap.add_argument("--dry-run", action="store_true", help="print the plan, start nothing")
+    ap.add_argument("--dry-run", action="store_true", help="print the plan (and what each run asks for), start nothing")
     ap.add_argument("--gpus", help="comma-separated GPU ids: one run per GPU at a time, e.g. 0,1,2,3")
-    ap.add_argument("--jobs", type=int, default=1, help="runs at a time without --gpus (CPU demo)")
+    ap.add_argument("--jobs", type=int, help="runs at a time without --gpus (CPU demo; default 1)")
+    ap.add_argument("--gpus-per-run", type=int, default=1,
+                    help="GPUs each run uses (default 1): --gpus ids are grouped by this many; with --ray each task "
+                         "asks for this many")
+    ap.add_argument("--deepspeed", type=Path, help="a DeepSpeed config for every run's `just train` (one run over "
+                                                   "--gpus-per-run GPUs), e.g. recipes/deepspeed/zero2.json")
+    ap.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                    help="run each run as a Ray task: `auto` (a running cluster; the default), `local` (start one "
+                         "on this machine) or the cluster's address; needs pip install -e '.[cluster]'")
+    ap.add_argument("--ray-cpus-per-run", type=int,
+                    help="with --ray on a cluster without GPUs: CPUs each run asks for (and its thread count)")
     ap.add_argument("--epochs", type=int, help="override the paper's 10 epochs")
     ap.add_argument("--data-from", type=Path, help="prepare missing task data from DIR/<task>/ (hub schema)")
     ap.add_argument("--batch-size", type=int, default=16, help="eval batch size")
@@ -96,44 +103,52 @@ def main(argv: list[str]) -> int:
     models = [choose("model", m, MODELS) for m in args.models]
     tasks = [choose("task", t, TASKS) for t in args.tasks]
     lrs = [parse_lr(lr) for lr in args.lrs]
-    for flag, value in (("--jobs", args.jobs), ("--epochs", args.epochs), ("--limit", args.limit)):
+    for flag, value in (("--jobs", args.jobs), ("--epochs", args.epochs), ("--limit", args.limit),
+                        ("--batch-size", args.batch_size), ("--gpus-per-run", args.gpus_per_run),
+                        ("--ray-cpus-per-run", args.ray_cpus_per_run)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
     gpus = [g.strip() for g in args.gpus.split(",")] if args.gpus else None
     if gpus and not all(g.isdigit() for g in gpus):
         raise UsageError(f"bad --gpus '{args.gpus}'; expected comma-separated GPU ids, e.g. 0,1")
+    if gpus and len(gpus) < args.gpus_per_run:
+        raise UsageError(f"--gpus {args.gpus} has fewer GPUs than --gpus-per-run {args.gpus_per_run}")
+    deepspeed = None
+    if args.deepspeed:
+        if not args.deepspeed.is_file():
+            raise UsageError(f"--deepspeed {args.deepspeed}: no such file; e.g. recipes/deepspeed/zero2.json")
+        deepspeed = str(args.deepspeed.resolve())
+    ask = None
+    if args.ray is not None:
+        from pipeline import cluster  # only here: Ray is an optional extra
+        cluster.require_ray()
+        if gpus or args.jobs:
+            raise UsageError("--gpus and --jobs place runs on this machine; with --ray the cluster places them "
+                             "(--gpus-per-run, --ray-cpus-per-run say what each run asks for)")
+        ask = cluster.Ask.of(args.gpus_per_run, args.ray_cpus_per_run)
+    elif args.ray_cpus_per_run:
+        raise UsageError("--ray-cpus-per-run is for --ray; on this machine use --jobs")
+    opts = StepOptions(epochs=args.epochs, batch_size=args.batch_size, limit=args.limit, deepspeed=deepspeed)
     grid = paper_grid(models, tasks, lrs)
     plan = [(spec, state(spec, args.limit)) for spec in grid]
     todo = [(s, t) for s, t in plan if t != "done"]
     for spec, t in plan:
-        say(f"{spec.id:<36} {'finished and scored: skip' if t == 'done' else t + ' + eval' if t == 'train' else 'eval'}")
-    say(f"{len(grid)} runs, {len(todo)} to do" + (f", {len(gpus)} GPUs" if gpus else ""))
+        what = "finished and scored: skip" if t == "done" else t + " + eval" if t == "train" else "eval"
+        say(f"{spec.id:<36} {what}" + (f", asks for {ask}" if ask and t != "done" else ""))
+    where = f", on Ray ({args.ray}), each asking for {ask}" if ask else f", {len(gpus)} GPUs" if gpus else ""
+    say(f"{len(grid)} runs, {len(todo)} to do{where}")
     if args.dry_run:
         return 0
     if todo:
         ensure_data(sorted({s.task.name for s, _ in todo}), args.data_from)
-    failures = []
-    work: queue.Queue = queue.Queue()
-    for item in todo:
-        work.put(item)
-
-    def worker(gpu: str | None) -> None:
-        while True:
-            try:
-                spec, t = work.get_nowait()
-            except queue.Empty:
-                return
-            say(f"{spec.id}: {t}" + (f" on GPU {gpu}" if gpu is not None else ""))
-            ok, detail = run_one(spec, t, args, gpu)
-            say(f"{spec.id}: {'done' if ok else 'FAILED: ' + detail}")
-            if not ok:
-                failures.append((spec.id, detail))
-
-    threads = [threading.Thread(target=worker, args=(g,)) for g in (gpus or [None] * max(1, args.jobs))]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    if ask and todo:
+        failures, interrupted = cluster.run_grid(todo, opts, ask, args.ray)
+        if interrupted:
+            return 130
+    else:
+        slots = gpu_slots(gpus, args.gpus_per_run) if gpus else [None] * (args.jobs or 1)
+        threads = max(1, (os.cpu_count() or 1) // len(slots)) if not gpus and len(slots) > 1 else None
+        failures = run_here(todo, opts, slots, threads)
     if not args.no_report:
         subprocess.call([sys.executable, "-m", "report"])
     if failures:

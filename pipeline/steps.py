@@ -1,0 +1,81 @@
+"""One run of a sweep, wherever it runs (this machine or a Ray node): where it stands, and its steps
+(`just train`, then `just eval`), each a subprocess logged into the run folder.
+
+The local sweep (`pipeline.sweep`) and the cluster executor (`pipeline.cluster`) both call `run_one`, so a
+run is the same two commands on either path. Example: `python -m pipeline sweep --models tiny --lrs 2e-4`
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+from eval.runner import epoch_done
+from recipes import manifest
+from recipes.runs import RunSpec
+
+
+def say(msg: str) -> None:
+    sys.stderr.write(f"[jaft sweep] {msg}\n")  # one write: lines from parallel runs never interleave
+    sys.stderr.flush()
+
+
+def state(spec: RunSpec, limit: int | None) -> str:
+    """'done' (finished and every epoch scored over the same rows), 'eval' (finished, scores missing) or 'train'."""
+    if manifest.read(spec.dir).get("status") != "finished":
+        return "train"
+    scored = all(epoch_done(spec.dir / "eval" / f"epoch-{k}", limit) for k, _ in manifest.checkpoints(spec.dir))
+    return "done" if scored and (spec.dir / "scores.json").is_file() else "eval"
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """What every run of one sweep shares, on this machine or on a cluster node (picklable for Ray)."""
+    epochs: int | None = None
+    batch_size: int = 16
+    limit: int | None = None
+    deepspeed: str | None = None  # absolute path: a cluster task may start in another folder
+
+
+def train_command(spec: RunSpec, opts: StepOptions) -> list[str]:
+    """`just train` for one run; a per-run option (a seed, say) belongs in the spec and is spelled here."""
+    cmd = [sys.executable, "-m", "recipes", "train", spec.model.name, spec.task.name, spec.lr]
+    cmd += ["--variant", spec.variant] if spec.variant else []
+    cmd += ["--epochs", str(opts.epochs)] if opts.epochs else []
+    cmd += ["--deepspeed", opts.deepspeed] if opts.deepspeed else []
+    return cmd
+
+
+def eval_command(spec: RunSpec, opts: StepOptions) -> list[str]:
+    cmd = [sys.executable, "-m", "eval", "eval", str(spec.dir), "--batch-size", str(opts.batch_size)]
+    return cmd + (["--limit", str(opts.limit)] if opts.limit else [])
+
+
+def call_step(cmd: list[str], env: dict, log) -> int:
+    """Run one step here; Ctrl-C on the terminal reaches the step too (same process group)."""
+    return subprocess.call(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def run_one(spec: RunSpec, todo: str, opts: StepOptions, env: dict | None = None,
+            call: Callable[[list[str], dict, object], int] = call_step) -> tuple[bool, str]:
+    """Train (when `todo` is 'train') then eval one run, each a subprocess logged to sweep-<step>.log.
+
+    `env` adds to this process's environment (CUDA_VISIBLE_DEVICES, OMP_NUM_THREADS); `call` runs a step
+    and returns its exit code (the cluster executor passes one that also handles cancellation)."""
+    env = {**os.environ, **(env or {})}
+    steps = ([("train", train_command(spec, opts))] if todo == "train" else []) + [("eval", eval_command(spec, opts))]
+    spec.dir.mkdir(parents=True, exist_ok=True)
+    for step, cmd in steps:
+        log = spec.dir / f"sweep-{step}.log"
+        with log.open("w", encoding="utf-8") as f:
+            code = call(cmd, env, f)
+        if code != 0:
+            tail = [l for l in log.read_text(errors="replace").splitlines() if l.strip()][-1:] or [""]
+            reason = f"{step} exited {code}: {tail[0][:300]}"
+            if manifest.read(spec.dir).get("status") != "failed":  # the run's own record, if it made none
+                manifest.update(spec.dir, run_id=spec.id, status="failed", error=reason)
+            return False, f"{reason} (log: {log})"
+    return True, "ok"
+
