@@ -1,8 +1,8 @@
 """GPU check of the memory planner: the real peak of one LoRA training step at the recipes' settings
 (the paper's length and attention; the `full` variant at native context) against the planner's prediction.
 
-Random-initialised models with the registry's exact shapes (no hub needed), bf16 weights, LoRA r=16 on the
-registry's targets, AdamW on LoRA only, autocast bf16, as in the anchors. On a CPU it runs `tiny` through
+Random-initialised models with the registry's exact shapes (no hub needed), bf16 weights, LoRA as the
+recipe sets it (r, alpha, dropout, targets), AdamW on LoRA only, autocast bf16, as in the anchors. On a CPU it runs `tiny` through
 the same code path and has no CUDA peak to report.
 Examples:
   python bench/memory_check.py                           # on a GPU: the four paper models, ~4 minutes
@@ -20,26 +20,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from recipes.memory import Setting, peak_mib  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from recipes.memory import Setting, peak_mib, recipe_setting  # noqa: E402
+from recipes.render import recipe_dict  # noqa: E402
 from recipes.models import MODELS, PAPER_MODELS  # noqa: E402
 from recipes.runs import RunSpec  # noqa: E402
 
 
-def build(name: str, device: str, attn: str):
+def build(name: str, device: str, setting: Setting, cfg: dict):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
     m, s = MODELS[name], MODELS[name].shape
     if m.arch == "gpt2":
-        cfg = GPT2Config(vocab_size=s["vocab"], n_embd=s["hidden"], n_layer=s["layers"], n_head=s["heads"],
+        config = GPT2Config(vocab_size=s["vocab"], n_embd=s["hidden"], n_layer=s["layers"], n_head=s["heads"],
                          n_positions=m.native_context, n_inner=s["intermediate"])
     else:
-        cfg = LlamaConfig(vocab_size=s["vocab"], hidden_size=s["hidden"], num_hidden_layers=s["layers"],
+        config = LlamaConfig(vocab_size=s["vocab"], hidden_size=s["hidden"], num_hidden_layers=s["layers"],
                           num_attention_heads=s["heads"], intermediate_size=s["intermediate"],
                           max_position_embeddings=m.native_context)
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     with torch.device(device):
-        model = AutoModelForCausalLM.from_config(cfg, torch_dtype=dtype, attn_implementation=attn)
-    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules=list(m.lora_targets),
+        model = AutoModelForCausalLM.from_config(config, torch_dtype=dtype, attn_implementation=setting.attn)
+    lora = LoraConfig(r=setting.lora_r, lora_alpha=cfg["lora_alpha"], lora_dropout=cfg["lora_dropout"],
+                      target_modules=list(setting.lora_targets),
                       task_type="CAUSAL_LM", fan_in_fan_out=m.arch == "gpt2")
     model = get_peft_model(model, lora)
     for p in model.parameters():
@@ -48,8 +52,8 @@ def build(name: str, device: str, attn: str):
     return model
 
 
-def measure(name: str, seq: int, setting: Setting, device: str, steps: int) -> float | None:
-    model = build(name, device, setting.attn)
+def measure(name: str, seq: int, setting: Setting, cfg: dict, device: str, steps: int) -> float | None:
+    model = build(name, device, setting, cfg)
     if setting.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
@@ -81,10 +85,11 @@ def main() -> None:
     for name in models:
         for variant in (None, "full"):
             spec = RunSpec.parse(name, "xlsum", "2e-4", variant)
+            cfg = recipe_dict(spec, base_model=spec.model.hub_id or "(local)")
             # Liger kernels are Axolotl's to apply; this check runs plain HF, so predict without them.
-            setting = Setting(spec.attn_implementation, spec.gradient_checkpointing)
+            setting = replace(recipe_setting(MODELS[name], cfg), liger=False)
             start = time.perf_counter()
-            measured = measure(name, spec.sequence_len, setting, device, args.steps)
+            measured = measure(name, spec.sequence_len, setting, cfg, device, args.steps)
             predicted = peak_mib(MODELS[name], spec.sequence_len, setting)
             print(json.dumps({"model": name, "variant": variant or "paper", "seq": spec.sequence_len,
                               "setting": setting.name, "predicted_mib": round(predicted),

@@ -61,10 +61,15 @@ def main(argv: list[str]) -> int:
     for run_dir in runs:
         if not run_dir.is_dir():
             raise UsageError(f"no such run folder '{run_dir}'")
+    damaged = 0
     for run_dir in runs:
-        eval_run(run_dir, batch_size=args.batch_size, backend=args.backend, limit=args.limit,
-                 max_new_tokens=args.max_new_tokens)
-    return 0
+        try:
+            eval_run(run_dir, batch_size=args.batch_size, backend=args.backend, limit=args.limit,
+                     max_new_tokens=args.max_new_tokens)
+        except DataError as e:  # a damaged run.json or scores.json: name it, evaluate the other runs
+            print(f"error: {e}", file=sys.stderr)
+            damaged += 1
+    return 2 if damaged else 0
 
 
 def score(task: str, path: Path, rows_out: Path | None) -> None:

@@ -11,7 +11,7 @@ from eval import predictions
 from eval.generate import BACKENDS, GenSettings
 from eval.metrics import diagnostics, score_rows, task_metrics
 from eval.postprocess import postprocess
-from jaft.common import atomic_write_json, runs_root
+from jaft.common import atomic_write_json, read_json, runs_root
 from prompts import get_task, load_split, prompt_length, shorten_all
 from recipes import RunSpec, base_model_path, checkpoints, read_manifest
 
@@ -83,7 +83,7 @@ def write_run_scores(run_dir: Path, run: dict) -> dict:
     losses = val_losses(run_dir)
     epochs = []
     for path in sorted((run_dir / "eval").glob("epoch-*/scores.json"), key=lambda p: int(p.parent.name[6:])):
-        s = json.loads(path.read_text())
+        s = read_json(path, "scores.json")
         epochs.append({"epoch": s["epoch"], "n": s["n"], "limit": s.get("limit"), "metrics": s["metrics"],
                        "diagnostics": s.get("diagnostics"), "val_loss": losses.get(s["epoch"])})
     scores = {
@@ -150,7 +150,7 @@ def epoch_done(out_dir: Path, limit: int | None) -> bool:
     """Scored already, over the same rows: after `--limit 100`, a plain `just eval` extends to the whole
     split (the 100 predictions are kept)."""
     path = out_dir / "scores.json"
-    return path.is_file() and json.loads(path.read_text()).get("limit") == limit
+    return path.is_file() and read_json(path, "scores.json").get("limit") == limit
 
 
 def find_runs(paths: list[str]) -> list[Path]:

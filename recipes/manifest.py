@@ -8,7 +8,9 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from jaft.common import atomic_write_json
+import yaml
+
+from jaft.common import DataError, atomic_write_json, read_json
 
 PACKAGES = ("jaft", "axolotl", "torch", "transformers", "peft", "datasets", "accelerate")
 
@@ -27,14 +29,28 @@ def versions() -> dict:
     return out
 
 
+# The recipe keys a run.json records as trained with, read back from the written recipe.yaml (Axolotl's
+# names; a key the recipe leaves out is recorded as null: Axolotl's default applied).
+EFFECTIVE_KEYS = ("learning_rate", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "sequence_len",
+                  "micro_batch_size", "gradient_accumulation_steps", "num_epochs", "seed", "attn_implementation",
+                  "gradient_checkpointing", "vram_cap_mb")
+
+
 def read(run_dir: Path) -> dict:
+    """The run's manifest ({} when there is none); a damaged one is a one-line DataError naming the file."""
     path = Path(run_dir) / "run.json"
     if not path.is_file():
         return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return {}
+    manifest = read_json(path, "run.json")
+    if not isinstance(manifest, dict):
+        raise DataError(f"{path}: damaged run.json (not a JSON object); repair or delete it")
+    return manifest
+
+
+def effective(recipe: Path) -> dict:
+    """The values a run trains with, as Axolotl will read them from `recipe` (not as jaft meant them)."""
+    cfg = yaml.safe_load(Path(recipe).read_text(encoding="utf-8"))
+    return {key: cfg.get(key) for key in EFFECTIVE_KEYS}
 
 
 def update(run_dir: Path, **fields) -> dict:

@@ -79,12 +79,33 @@ def recipe_dict(spec: RunSpec, *, epochs: int | None = None, cap_mb: int = DEFAU
     return {**cfg, **spec.model.recipe_overrides}
 
 
+# Keys a command-line argument owns: a `--set` of one would train with a value that the run id, run.json
+# and the report (which read the argument) do not show, so it is refused, naming the argument to use.
+OWNED_KEYS = {
+    "learning_rate": "the LR argument (one of 2e-4, 5e-5, 2e-5, 1e-5)",
+    "num_epochs": "--epochs",
+    "base_model": "the MODEL argument",
+    "tokenizer_config": "the MODEL argument",
+    "datasets": "the TASK argument (rows come from data/<task>/, fitted into the run folder)",
+    "test_datasets": "the TASK argument (rows come from data/<task>/, fitted into the run folder)",
+    "dataset_prepared_path": "the run id (everything of a run lives in runs/<run-id>/)",
+    "output_dir": "the run id (everything of a run lives in runs/<run-id>/)",
+    "vram_cap_mb": "--cap-mb",
+    "deepspeed": "--deepspeed",
+    "seed": "--seed",
+}
+
+
 def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
     """`--set key=value` (value read as YAML): for the choices the paper leaves open."""
     for item in overrides or []:
         key, sep, value = item.partition("=")
+        key = key.strip()
         if not sep or not key:
             raise UsageError(f"bad --set '{item}'; expected KEY=VALUE, e.g. micro_batch_size=2")
+        if key in OWNED_KEYS:
+            raise UsageError(f"--set {key} is refused: {key} is given by {OWNED_KEYS[key]}, "
+                             f"so that the run id and run.json say what it trains with")
         cfg[key] = yaml.safe_load(value)
     return cfg
 

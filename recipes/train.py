@@ -54,11 +54,11 @@ def axolotl_command(recipe: Path) -> list[str]:
 
 def oom_advice(spec: RunSpec, cfg: dict) -> str:
     """What to change after an out-of-memory under the cap, from the memory planner."""
-    from recipes.memory import SETTINGS, longest_fit, recipe_setting
+    from recipes.memory import longest_fit, recipe_setting, switched
     cap = cfg.get("vram_cap_mb") or 0
-    setting = recipe_setting(cfg)
+    setting = recipe_setting(spec.model, cfg)
     here = longest_fit(spec.model, setting, cap, step=100)
-    full = longest_fit(spec.model, SETTINGS["SDPA+GC"], cap, step=100)
+    full = longest_fit(spec.model, switched(setting, "SDPA+GC"), cap, step=100)
     return (f"out of GPU memory under the {cap:,} MB cap at sequence_len {cfg['sequence_len']} "
             f"({setting.name}, micro-batch {setting.micro_batch}); the planner fits {here:,} tokens with this "
             f"setting and {full:,} with SDPA + gradient checkpointing: use --variant len<N> with N at most "
@@ -83,13 +83,13 @@ def train(spec: RunSpec, *, force: bool = False, epochs: int | None = None, over
     rows = prepare_run_data(spec, base_model, splits, int(cfg["sequence_len"]))
     recipe = write_recipe(spec, cfg, option_args(epochs=epochs, overrides=overrides, deepspeed=deepspeed,
                                                  cap_mb=cap_mb))
+    # What the run trains with is read back from the recipe Axolotl reads, after every --set.
     manifest.update(
         spec.dir, run_id=spec.id, model=spec.model.name, task=spec.task.name, lr=spec.lr,
-        learning_rate=spec.learning_rate, variant=spec.variant, base_model=spec.model.hub_id or "tiny (local)",
+        variant=spec.variant, base_model=spec.model.hub_id or "tiny (local)",
         dataset=provenance(spec.task.name), prompt_template=spec.task.template_file,
-        prompt_template_sha256=spec.task.template_hash, seed=cfg["seed"], sequence_len=cfg["sequence_len"],
-        num_epochs=cfg["num_epochs"], vram_cap_mb=cfg.get("vram_cap_mb"), rows=rows, versions=manifest.versions(),
-        status="running", resumed=resumed, started=manifest.now(),
+        prompt_template_sha256=spec.task.template_hash, **manifest.effective(recipe),
+        rows=rows, versions=manifest.versions(), status="running", resumed=resumed, started=manifest.now(),
     )
     cmd = axolotl_command(recipe)
     print(f"[jaft] {spec.id}: {' '.join(cmd)}" + (" (resuming)" if resumed else ""), file=sys.stderr)

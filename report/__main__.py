@@ -29,7 +29,8 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     if args.select not in collect.SELECT:
         raise UsageError(f"unknown --select '{args.select}'; valid: {', '.join(collect.SELECT)}")
-    root = args.runs or runs_root()
+    # Relative to the folder the report is made in: every path the report prints names no machine.
+    root = Path(os.path.relpath(args.runs or runs_root()))
     results, warnings = collect.collect(root, args.select)
     for warning in warnings:
         print(f"[jaft report] warning: {warning}", file=sys.stderr)

@@ -79,6 +79,16 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def fake_axolotl(workdir, monkeypatch):
+    """`recipes.train.train` in `workdir` with Axolotl replaced by a process that does nothing: everything
+    jaft writes (fitted rows, recipe, run.json) is real. Call it as train(spec, epochs=1, ...)."""
+    import recipes.train as train_mod
+    monkeypatch.chdir(workdir)
+    monkeypatch.setattr(train_mod, "axolotl_command", lambda recipe: [sys.executable, "-c", "pass"])
+    return train_mod.train
+
+
 def copy_samples(task: str, dest: Path) -> Path:
     shutil.copytree(SAMPLES / task, dest)
     return dest

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from recipes.memory import SETTINGS, Setting, anchor_rows, fit, longest_fit, peak_mib
+from recipes.memory import Setting, anchor_rows, fit, longest_fit, peak_mib, switched
 from recipes.models import MODELS, PAPER_MODELS
 from recipes.plan import plan_rows
 from recipes.vram_cap import MIB, apply_cap, cap_fraction
@@ -46,10 +46,12 @@ def test_plan_paper_setting_gives_1700_for_7b_and_native_context_with_sdpa_gc():
 
 def test_peak_grows_with_length_batch_and_eager():
     m = MODELS["calm2"]
-    assert peak_mib(m, 2048, Setting("eager")) > peak_mib(m, 2048, Setting("sdpa")) > peak_mib(m, 1024, Setting("sdpa"))
-    assert peak_mib(m, 2048, Setting("sdpa", micro_batch=2)) > peak_mib(m, 2048, Setting("sdpa"))
-    assert peak_mib(m, 8192, SETTINGS["SDPA+GC+Liger"]) < peak_mib(m, 8192, SETTINGS["SDPA+GC"])
-    assert longest_fit(m, Setting("eager"), 10) == 0  # weights alone exceed a 10 MB cap
+    lora = {"lora_r": 16, "lora_targets": m.lora_targets}
+    eager, sdpa = Setting("eager", **lora), Setting("sdpa", **lora)
+    assert peak_mib(m, 2048, eager) > peak_mib(m, 2048, sdpa) > peak_mib(m, 1024, sdpa)
+    assert peak_mib(m, 2048, Setting("sdpa", micro_batch=2, **lora)) > peak_mib(m, 2048, sdpa)
+    assert peak_mib(m, 8192, switched(sdpa, "SDPA+GC+Liger")) < peak_mib(m, 8192, switched(sdpa, "SDPA+GC"))
+    assert longest_fit(m, eager, 10) == 0  # weights alone exceed a 10 MB cap
 
 
 def test_memory_cli_json(tmp_path):
