@@ -12,8 +12,8 @@ from eval.generate import BACKENDS, GenSettings
 from eval.metrics import diagnostics, score_rows, task_metrics
 from eval.postprocess import postprocess
 from jaft.common import atomic_write_json, read_json, runs_root
-from prompts import get_task, load_split, prompt_length, shorten_all
-from recipes import RunSpec, base_model_path, checkpoints, read_manifest
+from prompts import get_task
+from recipes import RunSpec, base_model_path, checkpoints, eval_prompts, read_manifest
 
 RULES = {
     "task-metric": "the epoch with the highest {metric} on the {split} split (the paper's rule)",
@@ -117,9 +117,9 @@ def eval_run(run_dir: Path, *, batch_size: int, backend: str, limit: int | None,
         spec = RunSpec.parse(run["model"], run["task"], run["lr"], run.get("variant"))
         infer_len = spec.model.infer_len
         gen = BACKENDS[backend](base_model_path(spec), spec.model.trust_remote_code)
-        # The evaluation split, prompts cut (article/context only) to the model's inference input maximum.
-        rows = load_split(spec.task.name, spec.task.eval_split)[: limit or None]
-        rows, shortened, dropped = shorten_all(spec.task, gen.tokenizer, rows, infer_len, measure=prompt_length)
+        # The evaluation split, prompts cut (article/context only) to the model's inference input maximum;
+        # fitted once per model and task (cached), the first `limit` rows with --limit.
+        rows, shortened, dropped = eval_prompts(spec, gen.tokenizer).first(limit)
         if shortened or dropped:
             say(f"{run['run_id']}: {shortened} prompts shortened to {infer_len} tokens, {dropped} dropped")
         settings = GenSettings.of(spec.task)

@@ -168,9 +168,15 @@ def provenance(task_name: str) -> dict | None:
     return read_json(path, "provenance file") if path.is_file() else None
 
 
-def load_split(task_name: str, split: str) -> list[dict]:
-    """A prepared split (`data/<task>/<split>.jsonl`, under JAFT_DATA), every line checked."""
+def split_path(task_name: str, split: str) -> Path:
+    """Where a prepared split lives (`data/<task>/<split>.jsonl`, under JAFT_DATA); missing: DataError."""
     path = data_root() / task_name / f"{split}.jsonl"
     if not path.is_file():
         raise DataError(f"{path} not found; run `just data {task_name}` first")
+    return path
+
+
+def load_split(task_name: str, split: str) -> list[dict]:
+    """A prepared split, every line checked."""
+    path = split_path(task_name, split)
     return [obj for _, obj in read_jsonl(path, required=("id", "prompt", "response", "references", "meta"))]

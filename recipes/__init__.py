@@ -8,8 +8,9 @@ into the modules that build and launch training.
 from recipes.manifest import checkpoints, read as read_manifest
 from recipes.models import LEARNING_RATES, MODELS, PAPER_MODELS, get_model
 from recipes.render import base_model_path
+from recipes.rows import eval_prompts
 from recipes.runs import RunSpec, paper_grid
 from recipes.tiny import ensure_tiny
 
 __all__ = ["checkpoints", "read_manifest", "LEARNING_RATES", "MODELS", "PAPER_MODELS", "get_model",
-           "base_model_path", "RunSpec", "paper_grid", "ensure_tiny"]
+           "base_model_path", "eval_prompts", "RunSpec", "paper_grid", "ensure_tiny"]

@@ -3,6 +3,7 @@
 Examples:
   python -m recipes render calm2 xlsum 2e-4 --variant len1024   # print the recipe's path
   python -m recipes train calm2 marc 2e-4                       # real Axolotl training
+  python -m recipes prepare calm2 xlsum --variant len1024       # fit and cache a run's rows (`just prepare`)
   python -m recipes plan llmjp-13b                              # the memory plan (`just plan`)
   python -m recipes tiny                                        # build the local test model
 """
@@ -44,11 +45,24 @@ def main(argv: list[str]) -> int:
     _run_args(sub.add_parser("render", help="write runs/<run-id>/recipe.yaml and print its path"))
     _run_args(sub.add_parser("train", help="render, then run Axolotl training into the run folder"))
     sub.add_parser("tiny", help="build (once) the local tiny model and print its folder")
+    p = sub.add_parser("prepare", help="fit and cache a run's rows (train, validation, eval prompts) without "
+                                       "training; the 4 learning rates and the evaluation share them")
+    p.add_argument("model", help=f"one of {', '.join(MODELS)}")
+    p.add_argument("task", help=f"one of {', '.join(TASKS)}")
+    p.add_argument("--variant", help=VARIANTS_HELP)
     args = ap.parse_args(argv)
 
     if args.verb == "tiny":
         from recipes.tiny import ensure_tiny
         print(ensure_tiny())
+        return 0
+    if args.verb == "prepare":
+        from recipes.rows import prepare
+        spec = RunSpec.parse(args.model, args.task, next(iter(LEARNING_RATES)), args.variant)  # rows: any lr
+        print(f"{spec.model.name} {spec.task.name}{' ' + spec.variant if spec.variant else ''}: rows fitted with "
+              f"the model's tokenizer, cached for every run and evaluation that reads them")
+        for line in prepare(spec):
+            print("  " + line)
         return 0
     for flag, value in (("--epochs", args.epochs), ("--cap-mb", args.cap_mb)):
         if value is not None and value < 1:

@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from jaft.common import atomic_write_jsonl, read_jsonl
-from jaft.common import DataError, UsageError
+from jaft.common import UsageError
 from recipes import manifest
 from recipes.render import base_model_path, build_recipe, option_args, write_recipe
+from recipes.rows import SPLITS, fit_run_rows, load_tokenizer, write_run_data
 from recipes.runs import RunSpec
-from prompts import load_split, provenance, shorten_all
+from prompts import provenance, split_path
 
 OOM_MARKERS = ("CUDA out of memory", "OutOfMemoryError")
 
@@ -26,23 +26,6 @@ def private_env() -> dict:
     env.update({"AXOLOTL_DO_NOT_TRACK": "1", "DO_NOT_TRACK": "1", "WANDB_MODE": "disabled",
                 "HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false"})
     return env
-
-
-def load_tokenizer(base_model: str, trust_remote_code: bool):
-    from transformers import AutoTokenizer
-    return AutoTokenizer.from_pretrained(base_model, trust_remote_code=trust_remote_code)
-
-
-def prepare_run_data(spec: RunSpec, base_model: str, splits: dict[str, list[dict]], limit: int) -> dict:
-    """Shorten the train and validation rows to `limit` tokens (the recipe's sequence_len, which `--set`
-    may have changed); write them into the run folder."""
-    tokenizer = load_tokenizer(base_model, spec.model.trust_remote_code)
-    fitted = {split: shorten_all(spec.task, tokenizer, rows, limit) for split, rows in splits.items()}
-    stats = {}
-    for split, (kept, shortened, dropped) in fitted.items():
-        atomic_write_jsonl(spec.dir / "data" / f"{split}.jsonl", kept)
-        stats[split] = {"rows": len(kept), "shortened": shortened, "dropped": dropped}
-    return stats
 
 
 def axolotl_command(recipe: Path) -> list[str]:
@@ -71,16 +54,19 @@ def train(spec: RunSpec, *, force: bool = False, epochs: int | None = None, over
     state = manifest.read(spec.dir)
     if state.get("status") == "finished" and not force:
         raise UsageError(f"run {spec.id} already finished ({spec.dir}); pass --force to train it again")
-    # Read (and check) the data first: a missing or broken file fails before anything is written.
-    splits = {split: load_split(spec.task.name, split) for split in ("train", "validation")}
+    for split in SPLITS:  # a missing data file fails before anything is loaded or written
+        split_path(spec.task.name, split)
     base_model = base_model_path(spec)
     cfg = build_recipe(spec, force=force, epochs=epochs, overrides=overrides, deepspeed=deepspeed,
                        cap_mb=cap_mb, base_model=base_model)
+    # Fitting reads and checks the data: a broken file fails here, before the run folder is touched.
+    print(f"[jaft] {spec.id}: fitting rows into sequence_len {cfg['sequence_len']}", file=sys.stderr)
+    tokenizer = load_tokenizer(base_model, spec.model.trust_remote_code)
+    fitted = fit_run_rows(spec, tokenizer, int(cfg["sequence_len"]), log=True)
     if force and state.get("status") == "finished":
         shutil.rmtree(spec.dir)  # a fresh run: old checkpoints must not be resumed or scored
     resumed = bool(manifest.checkpoints(spec.dir))
-    print(f"[jaft] {spec.id}: fitting rows into sequence_len {cfg['sequence_len']}", file=sys.stderr)
-    rows = prepare_run_data(spec, base_model, splits, int(cfg["sequence_len"]))
+    rows = write_run_data(spec, fitted)
     recipe = write_recipe(spec, cfg, option_args(epochs=epochs, overrides=overrides, deepspeed=deepspeed,
                                                  cap_mb=cap_mb))
     # What the run trains with is read back from the recipe Axolotl reads, after every --set.
