@@ -14,17 +14,19 @@ from dataclasses import replace
 
 from jaft.common import UsageError, choose
 from recipes.memory import SWITCHES, longest_fit, peak_mib, recipe_setting, switched
-from recipes.models import DEFAULT_CAP_MB, MODELS, PAPER_MODELS, get_model
+from recipes.models import DEFAULT_CAP_MB, LEARNING_RATES, MODELS, PAPER_MODELS, get_model
 
 STEP = 100  # lengths are reported in steps of 100 tokens, as the paper states them
 
 
 def paper_recipe(model_name: str) -> dict:
-    """The model's paper-length recipe as `just render MODEL xlsum 2e-4` writes it: the planner takes the
-    LoRA rank, targets and micro-batch from it rather than from a copy of their defaults."""
+    """The model's paper-length recipe as `just render MODEL TASK 2e-4` writes it (the task does not change
+    what memory depends on): the planner takes the LoRA rank, targets and micro-batch from it rather than
+    from a copy of their defaults."""
+    from prompts.tasks import TASKS
     from recipes.render import recipe_dict
     from recipes.runs import RunSpec
-    spec = RunSpec.parse(model_name, "xlsum", "2e-4")
+    spec = RunSpec.parse(model_name, next(iter(TASKS)), next(iter(LEARNING_RATES)))
     return recipe_dict(spec, base_model=spec.model.hub_id or "(local)")
 
 
