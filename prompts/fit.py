@@ -106,13 +106,29 @@ def token_counts(tokenizer, texts: list[str], add_special_tokens: bool = True) -
     return [len(x) for x in ids]
 
 
-def token_offsets(tokenizer, texts: list[str]) -> list[list[tuple[int, int]]]:
-    """tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"], batched."""
+class _EncodingOffsets:
+    """An encoding's offsets read one token at a time: a cut needs the length and a token or two, and
+    building the whole list of (start, end) pairs for every long text costs more than the cut."""
+    __slots__ = ("encoding",)
+
+    def __init__(self, encoding):
+        self.encoding = encoding
+
+    def __len__(self) -> int:
+        return len(self.encoding)
+
+    def __getitem__(self, i: int) -> tuple[int, int]:
+        return self.encoding.token_to_chars(i)
+
+
+def token_offsets(tokenizer, texts: list[str]) -> list:
+    """tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"], batched
+    (each as a sequence of (start, end) character offsets, one per token)."""
     if not texts:
         return []
     backend = _backend(tokenizer, texts[0], False)
     if backend is not None:
-        return [e.offsets for e in backend.encode_batch(texts, add_special_tokens=False)]
+        return [_EncodingOffsets(e) for e in backend.encode_batch(texts, add_special_tokens=False)]
     return tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False,
                      return_token_type_ids=False)["offset_mapping"]
 
