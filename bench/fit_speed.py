@@ -113,7 +113,7 @@ def bench(name: str, task_name: str, hub_rows: list[dict], limits, tokenizer, wo
     for limit, mode in limits:
         fit, new_s, new_cpu = timed_cpu(lambda: fit_rows(task, tokenizer, examples, limit, mode, progress=False))
         sample = examples[:old_rows]
-        old, old_s = timed(lambda: per_row(task, tokenizer, sample, limit, mode))
+        old, old_s, old_cpu = timed_cpu(lambda: per_row(task, tokenizer, sample, limit, mode))
         assert [r for r, _ in old if r is not None] == fit.rows[: sum(r is not None for r, _ in old)], "rows differ"
         os.environ["JAFT_DATA"] = str(data)
         for f in (data / task_name / "fitted").glob("*"):
@@ -123,8 +123,8 @@ def bench(name: str, task_name: str, hub_rows: list[dict], limits, tokenizer, wo
         assert hit.hit
         cut = fit.shortened or 1
         lines.append(f"| {name} | {len(examples):,} | {chars:,.0f} | {limit} {mode} | {data_s:.1f} | "
-                     f"{len(sample) / old_s:,.0f} | **{len(examples) / new_s:,.0f}** ({new_s:.1f} s) | "
-                     f"{len(examples) / new_cpu:,.0f} | "
+                     f"{len(sample) / old_s:,.0f} ({len(sample) / old_cpu:,.0f}) | "
+                     f"**{len(examples) / new_s:,.0f}** ({len(examples) / new_cpu:,.0f}) | "
                      f"{fit.shortened:,} / {fit.dropped:,} | {fit.rechecks / cut:.2f} | {cold_s:.1f} | {warm_s:.2f} |")
         print(lines[-1], flush=True)
     return lines
@@ -144,10 +144,10 @@ def main() -> None:
     print(f"fit_speed: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; tiny tokenizer "
           f"(byte-level BPE, 1,024 tokens); per-row `shorten` timed on the first rows only; CPU-seconds count "
           f"the tokenizer's threads (on an idle machine the wall rate can reach the CPU rate × cores)\n")
-    print("| data | rows | chars/row (cut field) | limit, measure | `just data` s | per-row rows/s | batched rows/s "
-          "| batched rows per CPU-second | shortened / dropped | re-checks per cut row | cold `fit_split` s "
+    print("| data | rows | chars/row (cut field) | limit, measure | `just data` s | per-row rows/s (per CPU-s) "
+          "| batched rows/s (per CPU-s) | shortened / dropped | re-checks per cut row | cold `fit_split` s "
           "| cache hit s |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         bench("MARC-ja-like", "marc", marc_rows(rng, MARC_ROWS // scale), [(512, "train"), (512, "prompt")],
