@@ -1,5 +1,6 @@
 # jaft: one line per verb; each calls `python -m <package> <verb>` in the project's .venv.
 # Run from anywhere inside the repository: `just train calm2 marc 2e-4`.
+# `exec`: the verb replaces just's shell, so the SIGTERM that just forwards reaches jaft itself.
 set positional-arguments
 set dotenv-load := false
 export AXOLOTL_DO_NOT_TRACK := "1"
@@ -14,44 +15,44 @@ default:
 
 # prepare a task's splits: just data marc [--from DIR] [--out DIR]
 data *args:
-    @{{py}} -m prompts data "$@"
+    @exec {{py}} -m prompts data "$@"
 
 # write one run's Axolotl YAML and print its path: just render calm2 xlsum 2e-4 [--variant len1024]
 render *args:
-    @{{py}} -m recipes render "$@"
+    @exec {{py}} -m recipes render "$@"
 
 # render, then train with real Axolotl: just train calm2 marc 2e-4
 train *args:
-    @{{py}} -m recipes train "$@"
+    @exec {{py}} -m recipes train "$@"
 
 # the paper's grid (or part of it): data -> train -> eval, then report
 sweep *args:
-    @{{py}} -m pipeline sweep "$@"
+    @exec {{py}} -m pipeline sweep "$@"
 
 # fit and cache a run's rows without training: just prepare calm2 xlsum [--variant len1024]
 prepare *args:
-    @{{py}} -m recipes prepare "$@"
+    @exec {{py}} -m recipes prepare "$@"
 
 # generate + score every epoch of every finished run not yet scored
 eval *args:
-    @{{py}} -m eval eval "$@"
+    @exec {{py}} -m eval eval "$@"
 
 # score a predictions file: just score jsquad preds.jsonl
 score *args:
-    @{{py}} -m eval score "$@"
+    @exec {{py}} -m eval score "$@"
 
 # Tables 3, 5, 6 + comparison, intervals, plots into reports/
 report *args:
-    @{{py}} -m report "$@"
+    @exec {{py}} -m report "$@"
 
 # memory plan: the longest sequence under the cap per model and setting
 plan *args:
-    @{{py}} -m recipes plan "$@"
+    @exec {{py}} -m recipes plan "$@"
 
 # the whole pipeline on the tiny model and bundled samples, on CPU
 demo *args:
     @bash {{justfile_directory()}}/setup.sh
-    @{{py}} -m pipeline demo "$@"
+    @exec {{py}} -m pipeline demo "$@"
 
 # the test suite (what .ci/run calls)
 test *args:

@@ -5,6 +5,7 @@ Nothing here knows about tasks, models or runs; every package may import it.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -36,6 +37,15 @@ def run(main: Callable[[list[str]], int | None], argv: list[str] | None = None) 
     except (UsageError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if e.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        # A full disk or a read-only folder is the machine's state, not a bug: one line, exit code 1.
+        print(f"error: {e.filename or 'write'}: {e.strerror}", file=sys.stderr)
+        return 1
+
+
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 # ---- folders (every command honours the same variables) -------------------------------------------------

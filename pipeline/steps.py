@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from eval.runner import epoch_done
-from recipes import manifest
+from jaft.common import DataError, UsageError
+from recipes import RunLock, die_with_parent, manifest
 from recipes.runs import RunSpec
 
 
@@ -26,7 +27,7 @@ def state(spec: RunSpec, limit: int | None) -> str:
     """'done' (finished and every epoch scored over the same rows), 'eval' (finished, scores missing) or 'train'."""
     if manifest.read(spec.dir).get("status") != "finished":
         return "train"
-    scored = all(epoch_done(spec.dir / "eval" / f"epoch-{k}", limit) for k, _ in manifest.checkpoints(spec.dir))
+    scored = all(epoch_done(spec.dir / "eval" / f"epoch-{k}", limit, p) for k, p in manifest.checkpoints(spec.dir))
     return "done" if scored and (spec.dir / "scores.json").is_file() else "eval"
 
 
@@ -54,8 +55,20 @@ def eval_command(spec: RunSpec, opts: StepOptions) -> list[str]:
 
 
 def call_step(cmd: list[str], env: dict, log) -> int:
-    """Run one step here; Ctrl-C on the terminal reaches the step too (same process group)."""
-    return subprocess.call(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    """Run one step here; Ctrl-C on the terminal reaches the step too (same process group), and a sweep
+    that dies sends the step SIGTERM (which stops its training cleanly)."""
+    return subprocess.call(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent())
+
+
+def record_failure(spec: RunSpec, reason: str) -> None:
+    """The run's own record of a failed step, if it made none; never while another process holds the run
+    (a step refused because the run is busy must not mark someone else's training failed)."""
+    try:
+        with RunLock(spec.dir):
+            if manifest.read(spec.dir).get("status") not in ("failed", "interrupted"):
+                manifest.update(spec.dir, run_id=spec.id, status="failed", error=reason)
+    except (UsageError, DataError):
+        pass  # busy, or a damaged run.json: the step's log says what happened
 
 
 def run_one(spec: RunSpec, todo: str, opts: StepOptions, env: dict | None = None,
@@ -74,8 +87,7 @@ def run_one(spec: RunSpec, todo: str, opts: StepOptions, env: dict | None = None
         if code != 0:
             tail = [l for l in log.read_text(errors="replace").splitlines() if l.strip()][-1:] or [""]
             reason = f"{step} exited {code}: {tail[0][:300]}"
-            if manifest.read(spec.dir).get("status") != "failed":  # the run's own record, if it made none
-                manifest.update(spec.dir, run_id=spec.id, status="failed", error=reason)
+            record_failure(spec, reason)
             return False, f"{reason} (log: {log})"
     return True, "ok"
 

@@ -16,6 +16,7 @@ from jaft.common import run
 from jaft.common import UsageError
 from prompts.tasks import TASKS
 from recipes import manifest
+from recipes.lock import RunLock
 from recipes.models import LEARNING_RATES, MODELS, VARIANTS_HELP
 from recipes.runs import RunSpec
 
@@ -70,16 +71,28 @@ def main(argv: list[str]) -> int:
     spec = RunSpec.parse(args.model, args.task, args.lr, args.variant)
     if args.verb == "render":
         from recipes.render import build_recipe, option_args, write_recipe
-        if manifest.read(spec.dir).get("status") == "finished" and not args.force:
-            raise UsageError(f"run {spec.id} already finished; its recipe stays as trained (--force to rewrite)")
-        cfg = build_recipe(spec, force=args.force, epochs=args.epochs, overrides=args.overrides,
-                           deepspeed=args.deepspeed, cap_mb=args.cap_mb)
-        print(write_recipe(spec, cfg, option_args(epochs=args.epochs, overrides=args.overrides,
-                                                  deepspeed=args.deepspeed, cap_mb=args.cap_mb)))
+        # Never rewrite the recipe of a training or eval in progress (a new run's folder is made last).
+        lock = RunLock(spec.dir)
+        try:
+            lock.acquire_if_present()
+            if not args.force and manifest.read(spec.dir).get("status") == "finished":
+                raise UsageError(f"run {spec.id} already finished; its recipe stays as trained (--force to rewrite)")
+            cfg = build_recipe(spec, force=args.force, epochs=args.epochs, overrides=args.overrides,
+                               deepspeed=args.deepspeed, cap_mb=args.cap_mb)
+            if lock.fd is None:
+                lock.acquire()
+            print(write_recipe(spec, cfg, option_args(epochs=args.epochs, overrides=args.overrides,
+                                                      deepspeed=args.deepspeed, cap_mb=args.cap_mb)))
+        finally:
+            lock.release()
         return 0
+    from recipes.supervise import Interrupted
     from recipes.train import train
-    return train(spec, force=args.force, epochs=args.epochs, overrides=args.overrides,
-                 deepspeed=args.deepspeed, cap_mb=args.cap_mb)
+    try:
+        return train(spec, force=args.force, epochs=args.epochs, overrides=args.overrides,
+                     deepspeed=args.deepspeed, cap_mb=args.cap_mb)
+    except Interrupted as stopped:  # recorded as interrupted; end as the signal would have
+        return stopped.die()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """`runs/<run-id>/run.json`: what a run is, what it was made with, and where it stands."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -59,20 +60,83 @@ def update(run_dir: Path, **fields) -> dict:
     return manifest
 
 
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+def _numbered(run_dir: Path) -> list[Path]:
+    return [p for p in Path(run_dir).glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name) and p.is_dir()]
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why a checkpoint folder cannot be used (a save cut short, e.g. by a full disk), or None.
+
+    The Trainer writes trainer_state.json after the weights and optimizer state, so a folder without it
+    (or without adapter weights, or with a damaged one) is a save that never finished."""
+    state = path / "trainer_state.json"
+    if not state.is_file():
+        return "no trainer_state.json"
+    try:
+        float(json.loads(state.read_text(encoding="utf-8"))["epoch"])
+    except (ValueError, KeyError, TypeError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return f"damaged trainer_state.json ({type(e).__name__}: {str(e).splitlines()[0][:80]})"
+    if not any((path / name).is_file() for name in ADAPTER_FILES):
+        return "no adapter weights"
+    return None
+
+
+def damaged_checkpoints(run_dir: Path) -> list[tuple[Path, str]]:
+    """(folder, reason) for every checkpoint-N folder that is not a complete save."""
+    found = ((p, checkpoint_problem(p)) for p in sorted(_numbered(run_dir), key=lambda p: int(p.name[11:])))
+    return [(p, why) for p, why in found if why]
+
+
 def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
-    """(epoch, folder) for each of Axolotl's per-epoch checkpoints, in epoch order.
+    """(epoch, folder) for each of Axolotl's complete per-epoch checkpoints, in epoch order.
 
     The epoch comes from the checkpoint's own `trainer_state.json` (rounded: with saves_per_epoch 1 it is
-    a whole number up to float noise); folders without one are partial saves and are skipped.
+    a whole number up to float noise); incomplete saves (`damaged_checkpoints`) are skipped.
     """
     found = {}
-    for path in Path(run_dir).glob("checkpoint-*"):
-        if not re.fullmatch(r"checkpoint-\d+", path.name):
+    for path in _numbered(run_dir):
+        if checkpoint_problem(path):
             continue
-        state = path / "trainer_state.json"
-        if not state.is_file():
-            continue
-        epoch = round(float(json.loads(state.read_text()).get("epoch", 0)))
+        epoch = round(float(json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))["epoch"]))
         if epoch >= 1:
             found[epoch] = path
     return sorted(found.items())
+
+
+def adapter_file(checkpoint: Path) -> Path:
+    return next((checkpoint / n for n in ADAPTER_FILES if (checkpoint / n).is_file()), checkpoint / ADAPTER_FILES[0])
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def fingerprint(checkpoint: Path) -> dict:
+    """What identifies a checkpoint's weights: recorded beside every score made from it, so that scores
+    of a checkpoint that was since replaced (a retrain) are recognised as stale."""
+    weights = adapter_file(checkpoint)
+    st = weights.stat()
+    return {"checkpoint": checkpoint.name, "weights": weights.name, "bytes": st.st_size,
+            "mtime_ns": st.st_mtime_ns, "sha256": _sha256(weights)}
+
+
+def same_checkpoint(recorded: dict | None, checkpoint: Path) -> bool:
+    """True when `recorded` (a `fingerprint`) describes the weights now in `checkpoint`. Size and mtime
+    decide cheaply; when only the mtime differs (a copy), the content hash decides."""
+    if not isinstance(recorded, dict) or "sha256" not in recorded:
+        return False
+    weights = adapter_file(checkpoint)
+    try:
+        st = weights.stat()
+    except OSError:
+        return False
+    if weights.name != recorded.get("weights") or st.st_size != recorded.get("bytes"):
+        return False
+    return st.st_mtime_ns == recorded.get("mtime_ns") or _sha256(weights) == recorded["sha256"]

@@ -106,7 +106,11 @@ def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
         if key in OWNED_KEYS:
             raise UsageError(f"--set {key} is refused: {key} is given by {OWNED_KEYS[key]}, "
                              f"so that the run id and run.json say what it trains with")
-        cfg[key] = yaml.safe_load(value)
+        try:
+            cfg[key] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise UsageError(f"bad --set '{item}': the value is not valid YAML "
+                             f"({getattr(e, 'problem', None) or type(e).__name__})") from None
     return cfg
 
 
@@ -154,4 +158,20 @@ def validate(cfg: dict):
     from axolotl.utils.dict import DictDefault
 
     prepare_plugins(DictDefault(dict(cfg)))
-    return validate_config(DictDefault(yaml.safe_load(yaml.safe_dump(cfg))))
+    try:
+        return validate_config(DictDefault(yaml.safe_load(yaml.safe_dump(cfg))))
+    except ValueError as e:  # pydantic's ValidationError is one: a value --set gave that Axolotl refuses
+        raise UsageError(f"Axolotl refuses the recipe: {refusal_text(e)}") from None
+
+
+def refusal_text(error: ValueError) -> str:
+    """One line from Axolotl's validation error: each bad key, what is wrong, the value given."""
+    details = getattr(error, "errors", None)
+    if not callable(details):
+        return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    parts = []
+    for err in details():
+        where = ".".join(str(x) for x in err.get("loc", ())) or "recipe"
+        given = repr(err.get("input"))
+        parts.append(f"{where}: {err.get('msg', '?')} (got {given if len(given) <= 60 else given[:57] + '...'})")
+    return "; ".join(parts).replace("\n", " ")

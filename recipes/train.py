@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
+import signal
 import sys
 from pathlib import Path
 
 from jaft.common import UsageError
-from recipes import manifest
+from recipes import manifest, resume
+from recipes.lock import RunLock
 from recipes.render import base_model_path, build_recipe, option_args, write_recipe
 from recipes.rows import SPLITS, fit_run_rows, load_tokenizer, write_run_data
 from recipes.runs import RunSpec
+from recipes.supervise import Interrupted, RunLog, run_training
 from prompts import provenance, split_path
 
 OOM_MARKERS = ("CUDA out of memory", "OutOfMemoryError")
@@ -48,12 +50,28 @@ def oom_advice(spec: RunSpec, cfg: dict) -> str:
             f"{here:,}, or --variant full (`just plan {spec.model.name}`)")
 
 
+def refuse_finished(spec: RunSpec) -> UsageError:
+    return UsageError(f"run {spec.id} already finished ({spec.dir}); pass --force to train it again")
+
+
 def train(spec: RunSpec, *, force: bool = False, epochs: int | None = None, overrides=(),
           deepspeed: str | None = None, cap_mb: int | None = None) -> int:
-    """Train one run; returns Axolotl's exit code. A finished run is refused unless `force`."""
-    state = manifest.read(spec.dir)
-    if state.get("status") == "finished" and not force:
-        raise UsageError(f"run {spec.id} already finished ({spec.dir}); pass --force to train it again")
+    """Train one run; returns Axolotl's exit code, or raises Interrupted when a signal stopped it. A finished
+    run is refused unless `force`; a run another train or eval holds (its lock) is refused, `force` or not."""
+    lock = RunLock(spec.dir)
+    try:
+        lock.acquire_if_present()  # a busy run is refused at once, not after minutes of checks
+        return _train_locked(spec, lock, force=force, epochs=epochs, overrides=overrides, deepspeed=deepspeed,
+                             cap_mb=cap_mb)
+    finally:
+        lock.release()
+
+
+def _train_locked(spec: RunSpec, lock: RunLock, *, force: bool, epochs: int | None, overrides,
+                  deepspeed: str | None, cap_mb: int | None) -> int:
+    state = {} if force else manifest.read(spec.dir)  # --force starts clean, even from a damaged run.json
+    if state.get("status") == "finished":
+        raise refuse_finished(spec)
     for split in SPLITS:  # a missing data file fails before anything is loaded or written
         split_path(spec.task.name, split)
     base_model = base_model_path(spec)
@@ -61,11 +79,28 @@ def train(spec: RunSpec, *, force: bool = False, epochs: int | None = None, over
                        cap_mb=cap_mb, base_model=base_model)
     # Fitting reads and checks the data: a broken file fails here, before the run folder is touched.
     print(f"[jaft] {spec.id}: fitting rows into sequence_len {cfg['sequence_len']}", file=sys.stderr)
-    tokenizer = load_tokenizer(base_model, spec.model.trust_remote_code)
-    fitted = fit_run_rows(spec, tokenizer, int(cfg["sequence_len"]), log=True)
-    if force and state.get("status") == "finished":
-        shutil.rmtree(spec.dir)  # a fresh run: old checkpoints must not be resumed or scored
-    resumed = bool(manifest.checkpoints(spec.dir))
+    try:
+        tokenizer = load_tokenizer(base_model, spec.model.trust_remote_code)
+        fitted = fit_run_rows(spec, tokenizer, int(cfg["sequence_len"]), log=True)
+    except KeyboardInterrupt:
+        print(f"\n[jaft] {spec.id}: interrupted before training started; nothing changed", file=sys.stderr)
+        return 130
+    if lock.fd is None:  # the folder (and lock) of a new run is made only now that every check passed
+        lock.acquire()
+        state = {} if force else manifest.read(spec.dir)  # another train may have begun (and finished) it
+        if state.get("status") == "finished":
+            raise refuse_finished(spec)
+    if force:
+        resume.clean(spec.dir)  # a fresh run, whatever its status: old checkpoints never resumed or scored
+        state = {}
+    wanted = resume.identity(cfg, {split: f.path for split, f in fitted.items()})
+    resumed = bool(manifest.checkpoints(spec.dir))  # complete saves only
+    if resumed:
+        resume.check_resume(spec.id, state.get("identity"), wanted)
+    for line in resume.set_aside_incomplete(spec.dir):
+        print(f"[jaft] {spec.id}: {line}", file=sys.stderr)
+    if not resumed:  # Axolotl keys its tokenized cache by file names, not contents: never reuse an old one
+        shutil.rmtree(spec.dir / "prepared", ignore_errors=True)
     rows = write_run_data(spec, fitted)
     recipe = write_recipe(spec, cfg, option_args(epochs=epochs, overrides=overrides, deepspeed=deepspeed,
                                                  cap_mb=cap_mb))
@@ -76,34 +111,55 @@ def train(spec: RunSpec, *, force: bool = False, epochs: int | None = None, over
         dataset=provenance(spec.task.name), prompt_template=spec.task.template_file,
         prompt_template_sha256=spec.task.template_hash, **manifest.effective(recipe),
         rows=rows, versions=manifest.versions(), status="running", resumed=resumed, started=manifest.now(),
+        identity=wanted, error=None,
     )
+    return launch(spec, cfg, recipe, resumed, lock)
+
+
+def record(spec: RunSpec, **fields) -> bool:
+    """Update run.json at the end of a training; on a full disk, say so in one line instead of crashing."""
+    try:
+        manifest.update(spec.dir, **fields)
+        return True
+    except OSError as e:
+        print(f"error: {spec.id}: could not record status '{fields.get('status')}' in {spec.dir / 'run.json'} "
+              f"({e.strerror or e}); the next `just train` resumes from its last complete checkpoint",
+              file=sys.stderr)
+        return False
+
+
+def launch(spec: RunSpec, cfg: dict, recipe: Path, resumed: bool, lock: RunLock) -> int:
+    """Run Axolotl under supervision (recipes.supervise) and record how it ended."""
     cmd = axolotl_command(recipe)
     print(f"[jaft] {spec.id}: {' '.join(cmd)}" + (" (resuming)" if resumed else ""), file=sys.stderr)
-    log_path = spec.dir / "train.log"
-    oom = False
-    with log_path.open("a", encoding="utf-8") as log:
-        proc = subprocess.Popen(cmd, env=private_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, errors="replace")
-        try:
-            for line in proc.stdout:
-                sys.stderr.write(line)
-                log.write(line)
-                oom = oom or any(m in line for m in OOM_MARKERS)
-            code = proc.wait()
-        except KeyboardInterrupt:  # Ctrl-C reaches Axolotl too; the next `just train` resumes
-            proc.wait()
-            manifest.update(spec.dir, status="interrupted")
-            print(f"\n[jaft] {spec.id}: interrupted; `just train` again resumes from the last checkpoint",
-                  file=sys.stderr)
-            raise
+    log = RunLog(spec.dir / "train.log")
+    oom = []
+
+    def on_line(line: str) -> None:
+        sys.stderr.write(line)
+        log.write(line)
+        if not oom and any(m in line for m in OOM_MARKERS):
+            oom.append(line)
+
+    try:
+        code, signum = run_training(cmd, private_env(), on_line, spec.dir, keep_fds=(lock.fd,))
+    finally:
+        log.close()
+    if signum is not None:
+        name = signal.Signals(signum).name
+        record(spec, status="interrupted", error=f"stopped by {name}")
+        print(f"\n[jaft] {spec.id}: interrupted ({name}); `just train` again resumes from the last checkpoint",
+              file=sys.stderr)
+        raise Interrupted(signum)
     done = manifest.checkpoints(spec.dir)
     if code == 0 and len(done) >= int(cfg["num_epochs"]):
-        manifest.update(spec.dir, status="finished", finished=manifest.now(), epochs_saved=len(done))
+        if not record(spec, status="finished", finished=manifest.now(), epochs_saved=len(done)):
+            return 1
         print(f"[jaft] {spec.id}: finished, {len(done)} epoch checkpoints in {spec.dir}", file=sys.stderr)
         return 0
     reason = f"axolotl exited {code}" if code else f"only {len(done)} of {cfg['num_epochs']} epochs saved"
     if oom:
         reason = oom_advice(spec, cfg)
-    manifest.update(spec.dir, status="failed", error=reason, epochs_saved=len(done))
-    print(f"error: {spec.id}: {reason}; log: {log_path}", file=sys.stderr)
+    record(spec, status="failed", error=reason, epochs_saved=len(done))
+    print(f"error: {spec.id}: {reason}; log: {spec.dir / 'train.log'}", file=sys.stderr)
     return code or 1

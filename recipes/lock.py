@@ -1,0 +1,105 @@
+"""One lock per run, `runs/<run-id>/.lock`, held by `just train`, `just eval` and `just render` while they
+change the run: a second one on the same run is refused in one line naming the holder.
+
+The lock is `fcntl.flock` on that file, so the kernel drops it when the last process holding it dies: a
+lock left behind by a killed jaft is simply taken over. The file also says who holds it (pid, host,
+command, since), which is what a refusal prints. It is never deleted: a process that opened it before the
+unlink would lock a file nobody else sees.
+
+Example: `with RunLock(run_dir): ...` (raises UsageError when another process holds the run).
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shlex
+import socket
+import sys
+from pathlib import Path
+
+from jaft.common import UsageError
+
+LOCK_NAME = ".lock"
+
+
+def current_command() -> str:
+    """This process's command as a user typed it: `python -m eval eval runs/x`, not the __main__.py path."""
+    argv = list(sys.argv)
+    if argv and argv[0].endswith("__main__.py"):
+        argv[0:1] = ["python", "-m", Path(argv[0]).parent.name]
+    return shlex.join(argv)
+
+
+def holder_text(info: dict) -> str:
+    if not info:
+        return "another process (it is just starting)"
+    text = f"`{info.get('command', '?')}` (pid {info.get('pid', '?')} on {info.get('host', '?')}, since {info.get('since', '?')})"
+    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int) and not _alive(info["pid"]):
+        text += "; that process is gone but its training processes still hold the lock"
+    return text
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunLock:
+    """Exclusive, non-blocking lock of one run folder (created if missing)."""
+
+    def __init__(self, run_dir: Path | str):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK_NAME
+        self.fd: int | None = None
+
+    def acquire_if_present(self) -> "RunLock":
+        """Take the lock only if its file exists (a holder always made it): a command can then refuse a
+        busy run at once, yet write nothing (not even the lock file) when it refuses for another reason."""
+        return self.acquire() if self.path.is_file() else self
+
+    def acquire(self) -> "RunLock":
+        from recipes.manifest import now
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise UsageError(f"cannot lock {self.path}: {e.strerror} (is the runs folder read-only?)") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            info = _read_info(fd)
+            os.close(fd)
+            raise UsageError(f"run {self.run_dir.name} is busy: held by {holder_text(info)}; "
+                             f"wait for it to end (or stop it), then try again") from None
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "command": current_command(), "since": now()}
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(info, ensure_ascii=False) + "\n").encode("utf-8"), 0)
+        except OSError:
+            pass  # the lock holds without its note (e.g. a full disk); a refusal then names "another process"
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the flock (children given the fd keep it until they end)
+            self.fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read_info(fd: int) -> dict:
+    try:
+        return json.loads(os.pread(fd, 4096, 0).decode("utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
