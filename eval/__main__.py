@@ -61,15 +61,18 @@ def main(argv: list[str]) -> int:
     for run_dir in runs:
         if not run_dir.is_dir():
             raise UsageError(f"no such run folder '{run_dir}'")
-    damaged = 0
-    for run_dir in runs:
+    failed = []
+    for run_dir in runs:  # one run's problem (busy, a damaged file) is reported and the others go on
         try:
             eval_run(run_dir, batch_size=args.batch_size, backend=args.backend, limit=args.limit,
                      max_new_tokens=args.max_new_tokens)
-        except DataError as e:  # a damaged run.json or scores.json: name it, evaluate the other runs
+        except (UsageError, DataError) as e:
             print(f"error: {e}", file=sys.stderr)
-            damaged += 1
-    return 2 if damaged else 0
+            failed.append(run_dir)
+    if failed and len(runs) > 1:
+        print(f"[jaft eval] {len(failed)} of {len(runs)} runs not evaluated: "
+              f"{', '.join(str(r) for r in failed)}", file=sys.stderr)
+    return 2 if failed else 0
 
 
 def score(task: str, path: Path, rows_out: Path | None) -> None:

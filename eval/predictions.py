@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
-from jaft.common import read_jsonl
+from jaft.common import atomic_write_text, read_jsonl
 from jaft.common import DataError
 from eval.postprocess import postprocess
 
@@ -34,6 +35,20 @@ def repair_tail(path: Path) -> int:
     return len(data) - keep
 
 
+def dedupe(path: Path) -> int:
+    """Rewrite the file (atomically) keeping the first line of each id; return the lines dropped. Two
+    evals writing one file (before runs had locks) left every id twice."""
+    if not path.is_file():
+        return 0
+    first, total = {}, 0
+    for _, obj in read_jsonl(path, required=("id",)):
+        total += 1
+        first.setdefault(str(obj["id"]), obj)
+    if len(first) < total:
+        atomic_write_text(path, "".join(json_line(o) for o in first.values()))
+    return total - len(first)
+
+
 def done_ids(path: Path) -> set[str]:
     repair_tail(path)
     if not path.is_file():
@@ -52,12 +67,20 @@ def append(path: Path, rows: list[dict]) -> None:
 def load_for_scoring(task: str, path: Path) -> list[dict]:
     """Rows with `raw` and `references`; `prediction` is recomputed from `raw` by the task's named
     post-processing step, so a file from anywhere (or an older jaft) is scored the same way."""
-    rows = []
+    rows, seen, repeated = [], set(), 0
     for lineno, obj in read_jsonl(path, required=("raw", "references")):
+        if "id" in obj:  # an id met again is a duplicate line: scored once (the first), never twice
+            if str(obj["id"]) in seen:
+                repeated += 1
+                continue
+            seen.add(str(obj["id"]))
         refs = obj["references"]
         if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
             raise DataError(f"{path}:{lineno}: 'references' must be a non-empty list of strings")
         if not isinstance(obj["raw"], str):
             raise DataError(f"{path}:{lineno}: 'raw' must be a string")
         rows.append({**obj, "prediction": postprocess(task, obj["raw"])})
+    if repeated:
+        print(f"[jaft] warning: {path}: {repeated} lines repeat an id already seen; each id scored once "
+              f"(its first line)", file=sys.stderr)
     return rows

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -11,9 +12,10 @@ from eval import predictions
 from eval.generate import BACKENDS, GenSettings
 from eval.metrics import diagnostics, score_rows, task_metrics
 from eval.postprocess import postprocess
-from jaft.common import atomic_write_json, read_json, runs_root
+from jaft.common import DataError, atomic_write_json, read_json, runs_root
 from prompts import get_task
-from recipes import RunSpec, base_model_path, checkpoints, eval_prompts, read_manifest
+from recipes import (RunLock, RunSpec, base_model_path, checkpoints, damaged_checkpoints, eval_prompts, fingerprint,
+                     read_manifest, same_checkpoint)
 
 RULES = {
     "task-metric": "the epoch with the highest {metric} on the {split} split (the paper's rule)",
@@ -25,12 +27,33 @@ def say(msg: str) -> None:
     print(f"[jaft eval] {msg}", file=sys.stderr)
 
 
+def read_json_or_none(path: Path):
+    """A JSON file eval derives from others (the run's scores.json, an epoch's checkpoint.json), or None
+    when it is missing or damaged: then it is simply made again."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def epoch_scores(out_dir: Path) -> dict | None:
+    """An epoch's scores.json, None when there is none; a damaged one is a DataError naming it (its
+    numbers are a record: jaft does not silently replace them)."""
+    path = out_dir / "scores.json"
+    if not path.is_file():
+        return None
+    s = read_json(path, "scores.json")
+    if not isinstance(s, dict):
+        raise DataError(f"{path}: damaged scores.json (not a JSON object); repair or delete it")
+    return s
+
+
 def val_losses(run_dir: Path) -> dict[int, float]:
     """Epoch -> eval_loss, from the last checkpoint's trainer_state.json (Axolotl evaluates each epoch)."""
     found = checkpoints(run_dir)
     if not found:
         return {}
-    history = json.loads((found[-1][1] / "trainer_state.json").read_text())["log_history"]
+    history = json.loads((found[-1][1] / "trainer_state.json").read_text(encoding="utf-8")).get("log_history", [])
     return {round(h["epoch"]): h["eval_loss"] for h in history if "eval_loss" in h and round(h["epoch"]) >= 1}
 
 
@@ -77,34 +100,63 @@ def select(epochs: list[dict], metric: str, rule: str) -> dict | None:
     return {"rule": rule, **best}
 
 
-def write_run_scores(run_dir: Path, run: dict) -> dict:
+def run_scores(run_dir: Path, run: dict) -> dict:
+    """The run's scores.json: every epoch whose scores come from the checkpoint now in the run folder."""
     task = get_task(run["task"])
     metric = task_metrics(task)[0]
     losses = val_losses(run_dir)
     epochs = []
-    for path in sorted((run_dir / "eval").glob("epoch-*/scores.json"), key=lambda p: int(p.parent.name[6:])):
-        s = read_json(path, "scores.json")
+    for epoch, checkpoint in checkpoints(run_dir):
+        s = epoch_scores(run_dir / "eval" / f"epoch-{epoch}")
+        if s is None or not same_checkpoint(s.get("checkpoint_fingerprint"), checkpoint):
+            continue  # not scored yet, or scored from a checkpoint since replaced
         epochs.append({"epoch": s["epoch"], "n": s["n"], "limit": s.get("limit"), "metrics": s["metrics"],
                        "diagnostics": s.get("diagnostics"), "val_loss": losses.get(s["epoch"])})
-    scores = {
+    return {
         "run_id": run["run_id"], "model": run["model"], "task": task.name, "lr": run["lr"],
-        "variant": run.get("variant"), "split": task.eval_split, "metric": metric,
+        "variant": run.get("variant"), "seed": run.get("seed", 42), "split": task.eval_split, "metric": metric,
         "epochs": epochs,
         "best": select(epochs, metric, "task-metric"),
         "best_by_val_loss": select(epochs, metric, "val-loss"),
         "selection_rule": "task-metric",
         "rules": {k: v.format(metric=metric, split=task.eval_split) for k, v in RULES.items()},
     }
-    atomic_write_json(run_dir / "scores.json", scores)
+
+
+def write_run_scores(run_dir: Path, run: dict) -> dict:
+    """Write runs/<id>/scores.json, unless it already says exactly this (an eval with nothing to do writes
+    nothing: a read-only runs folder stays readable by `just eval`)."""
+    scores = run_scores(run_dir, run)
+    if read_json_or_none(run_dir / "scores.json") != scores:
+        atomic_write_json(run_dir / "scores.json", scores)
     return scores
 
 
+def claim_epoch(out_dir: Path, checkpoint: Path, fp: dict) -> None:
+    """Make `out_dir` hold the output of `checkpoint` only. Files made from another checkpoint (the run was
+    retrained) or of unknown origin (an older jaft) are set aside as eval/stale-epoch-<k>, never resumed."""
+    source = out_dir / "checkpoint.json"
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not same_checkpoint(read_json_or_none(source), checkpoint):
+        stale = out_dir.with_name(f"stale-{out_dir.name}")
+        shutil.rmtree(stale, ignore_errors=True)
+        out_dir.rename(stale)
+        say(f"{out_dir}: made from another checkpoint than {checkpoint.name} (or an unknown one); "
+            f"set aside as {stale.name}, evaluated again")
+    if not source.is_file():
+        atomic_write_json(source, fp)
+
+
 def eval_run(run_dir: Path, *, batch_size: int, backend: str, limit: int | None, max_new_tokens: int | None) -> str:
-    """Returns 'scored', 'up to date' or 'skipped'."""
+    """Returns 'scored', 'up to date' or 'skipped'. A damaged file of the run is a DataError naming it; a run
+    that another train or eval holds (its lock) is a UsageError naming the holder."""
     run = read_manifest(run_dir)
     if not run:
         say(f"{run_dir}: no run.json, not a jaft run; skipped")
         return "skipped"
+    if run.get("status") == "finished":
+        for path, why in damaged_checkpoints(run_dir):
+            raise DataError(f"{path}: {why}, so epoch scores from it cannot be made; retrain the run "
+                            f"(`just train {run['model']} {run['task']} {run['lr']} ... --force`)")
     found = checkpoints(run_dir)
     if not found:
         say(f"{run_dir}: no epoch checkpoint yet; skipped")
@@ -112,45 +164,76 @@ def eval_run(run_dir: Path, *, batch_size: int, backend: str, limit: int | None,
     if run.get("status") != "finished":
         say(f"{run_dir}: training status is '{run.get('status')}', not finished; skipped")
         return "skipped"
-    pending = [(k, p) for k, p in found if not epoch_done(run_dir / "eval" / f"epoch-{k}", limit)]
-    if pending:
-        spec = RunSpec.parse(run["model"], run["task"], run["lr"], run.get("variant"))
-        infer_len = spec.model.infer_len
-        gen = BACKENDS[backend](base_model_path(spec), spec.model.trust_remote_code)
-        # The evaluation split, prompts cut (article/context only) to the model's inference input maximum;
-        # fitted once per model and task (cached), the first `limit` rows with --limit.
-        rows, shortened, dropped = eval_prompts(spec, gen.tokenizer).first(limit)
-        if shortened or dropped:
-            say(f"{run['run_id']}: {shortened} prompts shortened to {infer_len} tokens, {dropped} dropped")
-        settings = GenSettings.of(spec.task)
-        if max_new_tokens:
-            settings = GenSettings(max_new_tokens, settings.stop_strings)
-        for epoch, checkpoint in pending:
-            out_dir = run_dir / "eval" / f"epoch-{epoch}"
-            gen.use_adapter(str(checkpoint))
-            predict_epoch(gen, spec.task.name, rows, out_dir / "predictions.jsonl", settings, batch_size)
-            wanted = {str(r["id"]) for r in rows}  # an earlier, longer eval may have left more lines
-            scored = [r for r in predictions.load_for_scoring(spec.task.name, out_dir / "predictions.jsonl")
-                      if str(r["id"]) in wanted]
-            metrics = score_rows(spec.task.name, scored)
-            n = metrics.pop("n")
-            atomic_write_json(out_dir / "scores.json", {
-                "epoch": epoch, "split": spec.task.eval_split, "n": n, "metrics": metrics,
-                "diagnostics": diagnostics(spec.task.name, scored, settings.max_new_tokens),
-                "checkpoint": checkpoint.name, "prompts_shortened": shortened, "prompts_dropped": dropped,
-                "max_new_tokens": settings.max_new_tokens, "backend": backend, "limit": limit})
-            say(f"{run['run_id']} epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-    scores = write_run_scores(run_dir, run)
+    pending = [(k, p) for k, p in found if not epoch_done(run_dir / "eval" / f"epoch-{k}", limit, p)]
+    if not pending and read_json_or_none(run_dir / "scores.json") == run_scores(run_dir, run):
+        say(f"{run['run_id']}: up to date")
+        return "up to date"  # nothing written, no lock taken
+    with RunLock(run_dir):
+        run = read_manifest(run_dir)  # again, under the lock: a train --force may have begun meanwhile
+        if run.get("status") != "finished":
+            say(f"{run_dir}: training status is '{run.get('status')}', not finished; skipped")
+            return "skipped"
+        found = checkpoints(run_dir)
+        pending = [(k, p) for k, p in found if not epoch_done(run_dir / "eval" / f"epoch-{k}", limit, p)]
+        if pending:
+            score_epochs(run_dir, run, pending, batch_size=batch_size, backend=backend, limit=limit,
+                         max_new_tokens=max_new_tokens)
+        scores = write_run_scores(run_dir, run)
     best = scores["best"]
     say(f"{run['run_id']}: best epoch {best['epoch']} by {scores['metric']}" if best else f"{run_dir}: no scores")
     return "scored" if pending else "up to date"
 
 
-def epoch_done(out_dir: Path, limit: int | None) -> bool:
-    """Scored already, over the same rows: after `--limit 100`, a plain `just eval` extends to the whole
-    split (the 100 predictions are kept)."""
-    path = out_dir / "scores.json"
-    return path.is_file() and read_json(path, "scores.json").get("limit") == limit
+def score_epochs(run_dir: Path, run: dict, pending: list[tuple[int, Path]], *, batch_size: int, backend: str,
+                 limit: int | None, max_new_tokens: int | None) -> None:
+    """Generate and score each pending epoch checkpoint (the caller holds the run's lock)."""
+    spec = RunSpec.parse(run["model"], run["task"], run["lr"], run.get("variant"))
+    # Files first, model after: a stale or damaged predictions file is dealt with before minutes of loading.
+    prints = {}
+    for epoch, checkpoint in pending:
+        out = run_dir / "eval" / f"epoch-{epoch}" / "predictions.jsonl"
+        prints[epoch] = fingerprint(checkpoint)
+        claim_epoch(out.parent, checkpoint, prints[epoch])
+        predictions.repair_tail(out)
+        repeated = predictions.dedupe(out)
+        if repeated:
+            say(f"{out}: {repeated} repeated lines removed (each id kept once)")
+    infer_len = spec.model.infer_len
+    gen = BACKENDS[backend](base_model_path(spec), spec.model.trust_remote_code)
+    # The evaluation split, prompts cut (article/context only) to the model's inference input maximum;
+    # fitted once per model and task (cached), the first `limit` rows with --limit.
+    rows, shortened, dropped = eval_prompts(spec, gen.tokenizer).first(limit)
+    if shortened or dropped:
+        say(f"{run['run_id']}: {shortened} prompts shortened to {infer_len} tokens, {dropped} dropped")
+    settings = GenSettings.of(spec.task)
+    if max_new_tokens:
+        settings = GenSettings(max_new_tokens, settings.stop_strings)
+    for epoch, checkpoint in pending:
+        out_dir = run_dir / "eval" / f"epoch-{epoch}"
+        gen.use_adapter(str(checkpoint))
+        predict_epoch(gen, spec.task.name, rows, out_dir / "predictions.jsonl", settings, batch_size)
+        wanted = {str(r["id"]) for r in rows}  # an earlier, longer eval may have left more lines
+        scored = [r for r in predictions.load_for_scoring(spec.task.name, out_dir / "predictions.jsonl")
+                  if str(r["id"]) in wanted]
+        metrics = score_rows(spec.task.name, scored)
+        n = metrics.pop("n")
+        atomic_write_json(out_dir / "scores.json", {
+            "epoch": epoch, "split": spec.task.eval_split, "n": n, "metrics": metrics,
+            "diagnostics": diagnostics(spec.task.name, scored, settings.max_new_tokens),
+            "checkpoint": checkpoint.name, "checkpoint_fingerprint": prints[epoch], "prompts_shortened": shortened,
+            "prompts_dropped": dropped, "max_new_tokens": settings.max_new_tokens, "backend": backend,
+            "limit": limit})
+        say(f"{run['run_id']} epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+
+
+def epoch_done(out_dir: Path, limit: int | None, checkpoint: Path | None = None) -> bool:
+    """Scored already, over the same rows, from the checkpoint now in the run folder (when given): after
+    `--limit 100`, a plain `just eval` extends to the whole split (the 100 predictions are kept); after a
+    retrain, the epoch is scored again."""
+    s = epoch_scores(out_dir)
+    if s is None or s.get("limit") != limit:
+        return False
+    return checkpoint is None or same_checkpoint(s.get("checkpoint_fingerprint"), checkpoint)
 
 
 def find_runs(paths: list[str]) -> list[Path]:

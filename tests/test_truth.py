@@ -125,9 +125,11 @@ def test_damaged_run_json_is_a_one_line_error_naming_it(tmp_path, content):
 
 
 def fake_finished_run(runs: Path, model: str, task: str, lr: str) -> Path:
-    """A run folder as training leaves it (one epoch checkpoint, run.json finished), without the weights."""
+    """A run folder as training leaves it (one epoch checkpoint, run.json finished), with stand-in weights
+    (a checkpoint without adapter weights is an incomplete save, which eval names instead)."""
     run = runs / f"{model}-{task}-lr{lr}"
     (run / "checkpoint-1").mkdir(parents=True)
+    (run / "checkpoint-1" / "adapter_model.safetensors").write_bytes(b"stand-in")
     (run / "checkpoint-1" / "trainer_state.json").write_text(json.dumps({"epoch": 1.0, "log_history": []}))
     atomic_write_json(run / "run.json", {"run_id": run.name, "model": model, "task": task, "lr": lr,
                                          "status": "finished"})
