@@ -15,7 +15,7 @@ from jaft.common import run
 from jaft.common import atomic_write_text
 from jaft.common import UsageError
 from recipes.runs import runs_root
-from report import collect, comparison, intervals, provenance, tables
+from report import collect, comparison, intervals, provenance, publish, tables
 
 
 def main(argv: list[str]) -> int:
@@ -23,22 +23,40 @@ def main(argv: list[str]) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=Path, help="folder of runs (default runs/)")
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("JAFT_REPORTS", "reports")),
-                    help="output folder (default reports/)")
+                    help="output folder (default reports/), replaced whole when the new report is complete")
     ap.add_argument("--select", default="task-metric", help="task-metric (the paper's rule) or val-loss")
     ap.add_argument("--no-plots", action="store_true")
     args = ap.parse_args(argv)
     if args.select not in collect.SELECT:
         raise UsageError(f"unknown --select '{args.select}'; valid: {', '.join(collect.SELECT)}")
+    if args.runs is not None and not args.runs.is_dir():
+        raise UsageError(f"--runs {args.runs}: no such folder")
+    publish.check_out(args.out)
     # Relative to the folder the report is made in: every path the report prints names no machine.
     root = Path(os.path.relpath(args.runs or runs_root()))
     results, warnings = collect.collect(root, args.select)
+    failed, more = collect.failures(root)
+    warnings += more
+    for key, failure in failed.items():
+        if key in results and results[key].run_dir == failure.run_dir:  # its scores predate the failure
+            warnings.append(f"{failure.run_dir}/scores.json: the run failed since it was scored; left out")
+            del results[key]
     for warning in warnings:
         print(f"[jaft report] warning: {warning}", file=sys.stderr)
     if not results:
         print(f"[jaft report] no scored runs under {root}: tables are all '–' "
               f"(train with `just train`, score with `just eval`)", file=sys.stderr)
-    built = [tables.build(name, results) for name in tables.specs()]
-    out = args.out
+    built = [tables.build(name, results, failed) for name in tables.specs()]
+    with publish.staged(args.out) as out:  # written aside, moved into place whole
+        write_report(out, built, results, failed, warnings, args)
+    print(f"[jaft report] {len(results)} scored runs -> {args.out}/ (table3/5/6 .md/.tex, comparison.md, "
+          f"intervals.md, plots, README.md)", file=sys.stderr)
+    for table in built:
+        print(tables.to_markdown(table, args.select))
+    return 0
+
+
+def write_report(out: Path, built: list, results: dict, failed: dict, warnings: list[str], args) -> None:
     for table in built:
         atomic_write_text(out / f"{table.name}.md", tables.to_markdown(table, args.select))
         atomic_write_text(out / f"{table.name}.tex", tables.to_latex(table, args.select))
@@ -49,13 +67,12 @@ def main(argv: list[str]) -> int:
         for table in built:
             plots.score_vs_lr(table, out / f"score_vs_lr_{table.task}.png")
         for result in results.values():
-            plots.loss_curves(result.run_dir, out / f"loss_{result.run_id}.png")
-    atomic_write_text(out / "README.md", provenance.to_markdown(built, args.select, results, warnings))
-    print(f"[jaft report] {len(results)} scored runs -> {out}/ (table3/5/6 .md/.tex, comparison.md, "
-          f"intervals.md, plots, README.md)", file=sys.stderr)
-    for table in built:
-        print(tables.to_markdown(table, args.select))
-    return 0
+            try:
+                plots.loss_curves(result.run_dir, out / f"loss_{result.run_id}.png")
+            except (OSError, ValueError, KeyError, TypeError) as e:  # a damaged trainer_state.json
+                warnings.append(f"{result.run_dir}: no loss plot ({type(e).__name__}: {e})")
+                print(f"[jaft report] warning: {warnings[-1]}", file=sys.stderr)
+    atomic_write_text(out / "README.md", provenance.to_markdown(built, args.select, results, warnings, failed))
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ def cell_intervals(table) -> dict:
     out = {}
     for i, row in enumerate(table.rows):
         for j, cell in enumerate(row.cells):
-            if cell.result is None or not cell.result.predictions.is_file():
-                continue
+            if cell.result is None or cell.result.problem or not cell.result.predictions.is_file():
+                continue  # no run, or a damaged predictions file (warned about and marked by collect)
             per_row = [row_scores(table.task, r) for r in load_for_scoring(table.task, cell.result.predictions)]
             out[(i, j)] = {m: tuple(v * table.scale for v in bootstrap([s[m] for s in per_row]))
                            for m in table.metrics}

@@ -25,7 +25,7 @@ def local_file(path: str) -> str:
     return relative if not relative.startswith("../") else f"{Path(path).name} (local file)"
 
 
-def to_markdown(tables: list, select: str, results: dict, left_out: list[str]) -> str:
+def to_markdown(tables: list, select: str, results: dict, left_out: list[str], failed: dict | None = None) -> str:
     placed = set()
     lines = ["# jaft report", "",
              f"Written {datetime.now(timezone.utc).isoformat(timespec='seconds')} by `just report"
@@ -47,7 +47,12 @@ def to_markdown(tables: list, select: str, results: dict, left_out: list[str]) -
     others = sorted(r.run_id for k, r in results.items() if k not in placed)
     lines += ["", "Scored runs outside the paper's layout (not in a table): " + (", ".join(others) or "none."), ""]
     if left_out:
-        lines += ["Left out with a warning: " + "; ".join(left_out), ""]
+        lines += ["Warnings (files left out or damaged): " + "; ".join(left_out), ""]
+    if failed:
+        lines += ["## Failed runs (✗ in the tables)", "", "| run | error |", "|---|---|"]
+        for f in sorted(failed.values(), key=lambda f: f.run_id):
+            lines.append(f"| {f.run_id} | {f.error.replace('|', '/')} |")
+        lines.append("")
     lines += data_sources()
     trained, damaged = {}, []
     for r in results.values():  # the versions each run recorded when it trained

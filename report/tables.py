@@ -17,6 +17,8 @@ from recipes.models import LEARNING_RATES, MODELS, PAPER_MODELS
 HERE = Path(__file__).parent
 LRS = tuple(LEARNING_RATES)
 DASH = "–"
+FAILED = "✗"    # the run failed (README.md lists its error)
+DAMAGED = "†"   # the number is from scores.json, but its predictions file is damaged
 RULE_TEXT = {"task-metric": "best epoch by the task metric on the scored split (the paper's rule)",
              "val-loss": "best epoch by validation loss"}
 
@@ -108,11 +110,13 @@ def fmt(values: tuple | None, digits: int) -> str:
     return DASH if values is None else "/".join(f"{v:.{digits}f}" for v in values)
 
 
-def build(name: str, results: dict) -> Table:
+def build(name: str, results: dict, failed: dict | None = None) -> Table:
+    """The table from scored results (report.collect) and failed runs (collect.failures), both keyed by
+    (model, task, lr, variant)."""
     spec = specs()[name]
     header = ["Model"] + (["train_max_len", "infer_input_max_len"] if spec["lengths"] else [])
     header += [f"lr={lr}" for lr in LRS]
-    table = Table(name=name, header=header, rows=_layout(spec, results), **spec)
+    table = Table(name=name, header=header, rows=_layout(spec, {**(failed or {}), **results}), **spec)
     for row in table.rows:
         for lr in LRS:
             result = results.get((row.model, table.task, lr, row.variant))
@@ -122,6 +126,10 @@ def build(name: str, results: dict) -> Table:
             text = fmt(values, table.digits)
             if result is not None and result.limit:
                 text += "*"  # scored on the first N rows only (`just eval --limit N`)
+            if result is not None and result.problem:
+                text += DAMAGED
+            if result is None and (row.model, table.task, lr, row.variant) in (failed or {}):
+                text = FAILED
             row.cells.append(Cell(values, text, result))
     groups = {}
     for row in table.rows:
@@ -140,6 +148,11 @@ def caption(table: Table, select: str) -> str:
     limits = sorted({c.result.limit for r in table.rows for c in r.cells if c.result is not None and c.result.limit})
     if limits:
         text += f" *: scored on the first {', '.join(map(str, limits))} rows only, not the whole split."
+    texts = [c.text for r in table.rows for c in r.cells]
+    if FAILED in texts:
+        text += f" {FAILED}: the run failed (its error is listed in README.md)."
+    if any(t.endswith(DAMAGED) for t in texts):
+        text += f" {DAMAGED}: its predictions file is damaged (see README.md); the number is unchecked."
     return text
 
 
@@ -155,7 +168,7 @@ def to_markdown(table: Table, select: str) -> str:
 
 
 TEX_ESCAPES = {"\\": r"\textbackslash{}", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "_": r"\_",
-               "{": r"\{", "}": r"\}", DASH: "--"}
+               "{": r"\{", "}": r"\}", DASH: "--", FAILED: r"$\times$", DAMAGED: r"\textdagger{}"}
 
 
 def _tex(text: str) -> str:
