@@ -96,6 +96,7 @@ def test_bad_scores_files_are_warned_and_left_out(partial_runs, tmp_path):
 
 
 def test_no_runs_gives_dashes_and_exit_0(tmp_path):
+    (tmp_path / "runs").mkdir()
     proc = cli("report", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "r"), cwd=tmp_path)
     assert proc.returncode == 0 and "no scored runs" in proc.stderr
     text = (tmp_path / "r" / "table5.md").read_text()
