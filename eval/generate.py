@@ -101,7 +101,8 @@ class VLLMGenerator:  # pragma: no cover - needs a GPU and the `gpu` extra
         try:
             from vllm import LLM
         except ImportError:
-            raise UsageError("backend 'vllm' is not installed; pip install -e '.[gpu]' or use --backend hf")
+            raise UsageError("backend 'vllm' is not installed (it cannot share Axolotl 0.19.0's environment: "
+                             "README, GPU); use --backend hf")
         self.llm = LLM(model=base_model, enable_lora=True, max_lora_rank=max_lora_rank,
                        trust_remote_code=trust_remote_code)
         self.tokenizer = self.llm.get_tokenizer()

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from jaft.common import UsageError
+from jaft.common import UsageError, choose
 from recipes import manifest, resume
 from recipes.lock import RunLock
 from recipes.render import base_model_path, build_recipe, option_args, write_recipe
@@ -20,21 +20,33 @@ from recipes.supervise import Interrupted, RunLog, run_training
 from prompts import provenance, split_path
 
 OOM_MARKERS = ("CUDA out of memory", "OutOfMemoryError")
+LAUNCHERS = ("accelerate", "python")
 
 
 def private_env() -> dict:
     """The environment Axolotl runs in: no telemetry, no tracker, nothing phoning home."""
     env = dict(os.environ)
+    # Axolotl's accelerate launcher runs `accelerate` from PATH: this environment's, also when the venv is
+    # not activated (`.venv/bin/just train ...`).
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update({"AXOLOTL_DO_NOT_TRACK": "1", "DO_NOT_TRACK": "1", "WANDB_MODE": "disabled",
                 "HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false"})
     return env
 
 
-def axolotl_command(recipe: Path) -> list[str]:
+def launcher() -> str:
+    """accelerate on GPUs (DeepSpeed and several GPUs need it), python on the CPU; JAFT_LAUNCHER picks one
+    (the tests run the GPU's accelerate path on the CPU this way)."""
+    forced = os.environ.get("JAFT_LAUNCHER")
+    if forced:
+        return choose("launcher (JAFT_LAUNCHER)", forced, LAUNCHERS)
     import torch
+    return "accelerate" if torch.cuda.is_available() else "python"
+
+
+def axolotl_command(recipe: Path) -> list[str]:
     exe = Path(sys.executable).with_name("axolotl")
-    launcher = "accelerate" if torch.cuda.is_available() else "python"
-    return [str(exe), "train", str(recipe), "--launcher", launcher]
+    return [str(exe), "train", str(recipe), "--launcher", launcher()]
 
 
 def oom_advice(spec: RunSpec, cfg: dict) -> str:
@@ -72,6 +84,7 @@ def _train_locked(spec: RunSpec, lock: RunLock, *, force: bool, epochs: int | No
     state = {} if force else manifest.read(spec.dir)  # --force starts clean, even from a damaged run.json
     if state.get("status") == "finished":
         raise refuse_finished(spec)
+    launcher()  # a bad JAFT_LAUNCHER fails before anything is written
     for split in SPLITS:  # a missing data file fails before anything is loaded or written
         split_path(spec.task.name, split)
     base_model = base_model_path(spec)
