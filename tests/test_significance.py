@@ -19,6 +19,12 @@ def test_identical_predictions_give_difference_0_and_p_1():
     assert paired_bootstrap(a, a) == (0.0, 0.0, 0.0, 1.0)
     # Different runs, same per-example scores: still nothing to tell apart.
     assert paired_bootstrap([0.5, 0.25] * 50, [0.5, 0.25] * 50)[3] == 1.0
+    # ... also inside a table, where the two cells are rows 0 and 5 of one resampled matrix product.
+    rng = np.random.default_rng(3)
+    cells = rng.random((7, 333))
+    cells[5] = cells[0]
+    means = significance.resampled_means(cells)
+    assert significance.summarize(0.0, means[0] - means[5]) == (0.0, 0.0, 0.0, 1.0)
 
 
 def test_better_on_every_example_is_significant_even_after_holm():
