@@ -67,7 +67,8 @@ def to_markdown(results: dict, select: str) -> str:
                 continue
             tokens = f"{c['tokens']:,}" if c.get("tokens") else DASH
             rate = f"{c['tokens_per_s']:,.0f}" if c.get("tokens_per_s") else DASH
-            lines.append(f"| {r.run_id} | {c.get('device', DASH)} × {c.get('gpus', 0)} | {c['gpu_hours']:.3f} | "
+            device = f"{c.get('device', DASH)} × {c['gpus']}" if c.get("gpus") else c.get("device", DASH)
+            lines.append(f"| {r.run_id} | {device} | {c['gpu_hours']:.3f} | "
                          f"{c['wall_s']:,.0f} s | {memory_text(r)} | {tokens} | {rate} | {score} |")
         lines.append("")
     if not tasks:

@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from recipes.manifest import checkpoints  # noqa: E402
 from recipes.models import LEARNING_RATES, MODELS  # noqa: E402
@@ -74,6 +75,7 @@ def loss_curves(run_dir: Path, out: Path, scores: dict | None = None) -> Path | 
                 right.plot([scores[key]["epoch"]], [scores[key]["metrics"][metric]], style, markersize=12,
                            fillstyle="none", label=label)
         right.legend(fontsize=8)
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
     right.set_xlabel("epoch")
     right.set_ylabel(f"{metric or 'task metric'} ({(scores or {}).get('split', 'scored')} split)")
     right.set_title("task metric per epoch")

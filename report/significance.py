@@ -147,7 +147,7 @@ def to_markdown(tables: list, scores: dict) -> str:
         found, notes = compare(table, scores.get(table.name, {}))
         d = table.digits
         lines += [f"## {table.name.replace('table', 'Table ')}: {table.title}", "",
-                  f"Metric: {table.metrics[-1]}; {len(found)} comparisons.", "",
+                  f"Metric: {table.metrics[-1]}; {len(found)} comparison{'' if len(found) == 1 else 's'}.", "",
                   "| within | A | B | n | A − B | 95% CI | p | p (Holm) | significant |",
                   "|---|---|---|---:|---:|---|---:|---:|---|"]
         for c in found:

@@ -40,7 +40,7 @@ def test_demo_trains_evaluates_and_reports(demo):
     assert "| Tiny (test) | lr=2e-4 | 2 |" in (reports / "intervals.md").read_text()
     assert "## Table 3" in (reports / "significance.md").read_text()
     cost = (reports / "cost.md").read_text()
-    assert all(f"| {r} | cpu × 0 |" in cost for r in RUNS)
+    assert all(f"| {r} | cpu | 0.000 |" in cost for r in RUNS)
     assert (reports / "results.csv").read_text().count("\ntiny-") == 4 * 2  # runs × epochs
     assert "Tiny (test) | 512 | 512 |" in (ws / "reports" / "table6.md").read_text()
     for png in ["score_vs_lr_marc.png", "cost_marc.png"] + [f"loss_{r}.png" for r in RUNS]:
