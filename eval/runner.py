@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from tqdm import tqdm
@@ -14,8 +15,8 @@ from eval.metrics import diagnostics, score_rows, task_metrics
 from eval.postprocess import postprocess
 from jaft.common import DataError, atomic_write_json, read_json, runs_root
 from prompts import get_task
-from recipes import (RunLock, RunSpec, base_model_path, checkpoints, damaged_checkpoints, eval_prompts, fingerprint,
-                     read_manifest, same_checkpoint)
+from recipes import (DEFAULT_SEED, RunLock, RunSpec, base_model_path, checkpoints, damaged_checkpoints, eval_prompts,
+                     fingerprint, read_manifest, same_checkpoint)
 
 RULES = {
     "task-metric": "the epoch with the highest {metric} on the {split} split (the paper's rule)",
@@ -61,8 +62,9 @@ def is_oom(error: BaseException) -> bool:
     return type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower()
 
 
-def predict_epoch(gen, task: str, rows: list[dict], out: Path, settings: GenSettings, batch_size: int) -> None:
-    """Generate what `out` lacks, appending each batch; on out-of-memory, halve the batch and go on."""
+def predict_epoch(gen, task: str, rows: list[dict], out: Path, settings: GenSettings, batch_size: int) -> int:
+    """Generate what `out` lacks, appending each batch; on out-of-memory, halve the batch and go on.
+    Returns how many examples this call generated (fewer than `rows` when an earlier eval was resumed)."""
     done = predictions.done_ids(out)
     todo = [r for r in rows if str(r["id"]) not in done]
     # Longest first: similar lengths share a batch (less padding), and an out-of-memory shows up at once.
@@ -85,6 +87,7 @@ def predict_epoch(gen, task: str, rows: list[dict], out: Path, settings: GenSett
                                       "prediction": postprocess(task, o.text)} for r, o in zip(batch, outs)])
             bar.update(len(batch))
             i += len(batch)
+    return len(todo)
 
 
 def select(epochs: list[dict], metric: str, rule: str) -> dict | None:
@@ -111,10 +114,12 @@ def run_scores(run_dir: Path, run: dict) -> dict:
         if s is None or not same_checkpoint(s.get("checkpoint_fingerprint"), checkpoint):
             continue  # not scored yet, or scored from a checkpoint since replaced
         epochs.append({"epoch": s["epoch"], "n": s["n"], "limit": s.get("limit"), "metrics": s["metrics"],
-                       "diagnostics": s.get("diagnostics"), "val_loss": losses.get(s["epoch"])})
+                       "diagnostics": s.get("diagnostics"), "val_loss": losses.get(s["epoch"]),
+                       "eval_wall_s": s.get("wall_s"), "eval_examples_per_s": s.get("examples_per_s")})
     return {
         "run_id": run["run_id"], "model": run["model"], "task": task.name, "lr": run["lr"],
-        "variant": run.get("variant"), "seed": run.get("seed", 42), "split": task.eval_split, "metric": metric,
+        "variant": run.get("variant"), "seed": run.get("seed", DEFAULT_SEED), "split": task.eval_split,
+        "metric": metric,
         "epochs": epochs,
         "best": select(epochs, metric, "task-metric"),
         "best_by_val_loss": select(epochs, metric, "val-loss"),
@@ -187,7 +192,7 @@ def eval_run(run_dir: Path, *, batch_size: int, backend: str, limit: int | None,
 def score_epochs(run_dir: Path, run: dict, pending: list[tuple[int, Path]], *, batch_size: int, backend: str,
                  limit: int | None, max_new_tokens: int | None) -> None:
     """Generate and score each pending epoch checkpoint (the caller holds the run's lock)."""
-    spec = RunSpec.parse(run["model"], run["task"], run["lr"], run.get("variant"))
+    spec = RunSpec.parse(run["model"], run["task"], run["lr"], run.get("variant"), run.get("seed"))
     # Files first, model after: a stale or damaged predictions file is dealt with before minutes of loading.
     prints = {}
     for epoch, checkpoint in pending:
@@ -210,19 +215,24 @@ def score_epochs(run_dir: Path, run: dict, pending: list[tuple[int, Path]], *, b
         settings = GenSettings(max_new_tokens, settings.stop_strings)
     for epoch, checkpoint in pending:
         out_dir = run_dir / "eval" / f"epoch-{epoch}"
+        clock = time.perf_counter()  # adapter loading, generation and scoring of this epoch
         gen.use_adapter(str(checkpoint))
-        predict_epoch(gen, spec.task.name, rows, out_dir / "predictions.jsonl", settings, batch_size)
+        generated = predict_epoch(gen, spec.task.name, rows, out_dir / "predictions.jsonl", settings, batch_size)
         wanted = {str(r["id"]) for r in rows}  # an earlier, longer eval may have left more lines
         scored = [r for r in predictions.load_for_scoring(spec.task.name, out_dir / "predictions.jsonl")
                   if str(r["id"]) in wanted]
         metrics = score_rows(spec.task.name, scored)
         n = metrics.pop("n")
+        wall = time.perf_counter() - clock
         atomic_write_json(out_dir / "scores.json", {
             "epoch": epoch, "split": spec.task.eval_split, "n": n, "metrics": metrics,
             "diagnostics": diagnostics(spec.task.name, scored, settings.max_new_tokens),
             "checkpoint": checkpoint.name, "checkpoint_fingerprint": prints[epoch], "prompts_shortened": shortened,
             "prompts_dropped": dropped, "max_new_tokens": settings.max_new_tokens, "backend": backend,
-            "limit": limit})
+            "limit": limit,
+            # this session's cost of the epoch: a resumed eval generated only what was missing
+            "wall_s": round(wall, 3), "generated": generated,
+            "examples_per_s": round(generated / wall, 3) if wall > 0 else None})
         say(f"{run['run_id']} epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
 

@@ -21,7 +21,7 @@ VERBS = {
     "plan": ("recipes.plan", ["plan"], "memory plan: the longest sequence under the cap"),
     "eval": ("eval.__main__", ["eval"], "generate + score every epoch of every finished run"),
     "score": ("eval.__main__", ["score"], "score a predictions file; metrics as JSON"),
-    "report": ("report.__main__", [], "Tables 3, 5, 6, comparison, intervals, plots into reports/"),
+    "report": ("report.__main__", [], "tables, comparison, intervals, significance, cost, results.csv, plots"),
     "sweep": ("pipeline.__main__", ["sweep"], "the paper's grid: data -> train -> eval -> report"),
     "demo": ("pipeline.__main__", ["demo"], "the whole pipeline on the tiny model, on CPU"),
 }

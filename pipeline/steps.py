@@ -15,7 +15,7 @@ from typing import Callable
 from eval.runner import epoch_done
 from jaft.common import DataError, UsageError
 from recipes import RunLock, die_with_parent, manifest
-from recipes.runs import RunSpec
+from recipes.runs import DEFAULT_SEED, RunSpec
 
 
 def say(msg: str) -> None:
@@ -44,6 +44,7 @@ def train_command(spec: RunSpec, opts: StepOptions) -> list[str]:
     """`just train` for one run; a per-run option (a seed, say) belongs in the spec and is spelled here."""
     cmd = [sys.executable, "-m", "recipes", "train", spec.model.name, spec.task.name, spec.lr]
     cmd += ["--variant", spec.variant] if spec.variant else []
+    cmd += ["--seed", str(spec.seed)] if spec.seed != DEFAULT_SEED else []
     cmd += ["--epochs", str(opts.epochs)] if opts.epochs else []
     cmd += ["--deepspeed", opts.deepspeed] if opts.deepspeed else []
     return cmd

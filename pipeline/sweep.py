@@ -7,6 +7,7 @@ Runs go to this machine's GPUs (`--gpus`), or with `--ray` to a Ray cluster (`pi
 Examples:
   python -m pipeline sweep --dry-run                                # the paper's 56 runs, planned
   python -m pipeline sweep --models calm2 llama2-7b --tasks marc --gpus 0,1
+  python -m pipeline sweep --models calm2 --tasks marc --seeds 42 43 44        # three seeds per cell
   python -m pipeline sweep --models tiny --lrs 2e-4 --epochs 2 --data-from prompts/samples
   python -m pipeline sweep --ray auto --models llama2-13b --gpus-per-run 2 --deepspeed recipes/deepspeed/zero2.json
 """
@@ -25,7 +26,7 @@ from pipeline.steps import StepOptions, run_one, say, state
 from prompts.data import prepare
 from prompts.tasks import TASKS
 from recipes.models import LEARNING_RATES, MODELS, PAPER_MODELS, parse_lr
-from recipes.runs import data_root, paper_grid
+from recipes.runs import DEFAULT_SEED, RunSpec, data_root, paper_grid, parse_seed
 
 
 def ensure_data(tasks, source: Path | None) -> None:
@@ -75,12 +76,15 @@ def run_here(todo, opts: StepOptions, slots: list[str | None], threads_per_run: 
     return failures
 
 
-def main(argv: list[str]) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="just sweep", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=list(PAPER_MODELS), help=f"from {', '.join(MODELS)}")
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), help=f"from {', '.join(TASKS)}")
     ap.add_argument("--lrs", nargs="+", default=list(LEARNING_RATES), help=f"from {', '.join(LEARNING_RATES)}")
+    ap.add_argument("--seeds", nargs="+", default=[str(DEFAULT_SEED)],
+                    help=f"training seeds, each a run of every cell (default {DEFAULT_SEED}; others add "
+                         "-s<N> to the run id)")
     ap.add_argument("--dry-run", action="store_true", help="print the plan (and what each run asks for), start nothing")
     ap.add_argument("--gpus", help="comma-separated GPU ids: one run per GPU at a time, e.g. 0,1,2,3")
     ap.add_argument("--jobs", type=int, help="runs at a time without --gpus (CPU demo; default 1)")
@@ -99,10 +103,21 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--batch-size", type=int, default=16, help="eval batch size")
     ap.add_argument("--limit", type=int, help="eval only the first N rows of each split")
     ap.add_argument("--no-report", action="store_true")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
     models = [choose("model", m, MODELS) for m in args.models]
     tasks = [choose("task", t, TASKS) for t in args.tasks]
     lrs = [parse_lr(lr) for lr in args.lrs]
+    seeds = list(dict.fromkeys(parse_seed(s) for s in args.seeds))
+    return run_grid(paper_grid(models, tasks, lrs, seeds), args)
+
+
+def run_grid(grid: list[RunSpec], args) -> int:
+    """Data -> train -> eval for each run of `grid` (the demo adds runs of its own) not yet finished and
+    scored, on this machine or on Ray, then the report. `args`: this module's `parser()`."""
     for flag, value in (("--jobs", args.jobs), ("--epochs", args.epochs), ("--limit", args.limit),
                         ("--batch-size", args.batch_size), ("--gpus-per-run", args.gpus_per_run),
                         ("--ray-cpus-per-run", args.ray_cpus_per_run)):
@@ -129,7 +144,6 @@ def main(argv: list[str]) -> int:
     elif args.ray_cpus_per_run:
         raise UsageError("--ray-cpus-per-run is for --ray; on this machine use --jobs")
     opts = StepOptions(epochs=args.epochs, batch_size=args.batch_size, limit=args.limit, deepspeed=deepspeed)
-    grid = paper_grid(models, tasks, lrs)
     plan = [(spec, state(spec, args.limit)) for spec in grid]
     todo = [(s, t) for s, t in plan if t != "done"]
     for spec, t in plan:

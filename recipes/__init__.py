@@ -10,10 +10,10 @@ from recipes.manifest import checkpoints, damaged_checkpoints, fingerprint, read
 from recipes.models import LEARNING_RATES, MODELS, PAPER_MODELS, get_model
 from recipes.render import base_model_path
 from recipes.rows import eval_prompts
-from recipes.runs import RunSpec, paper_grid
+from recipes.runs import DEFAULT_SEED, RunSpec, paper_grid, parse_seed
 from recipes.supervise import die_with_parent
 from recipes.tiny import ensure_tiny
 
 __all__ = ["RunLock", "checkpoints", "damaged_checkpoints", "fingerprint", "same_checkpoint", "read_manifest",
            "LEARNING_RATES", "MODELS", "PAPER_MODELS", "get_model", "base_model_path", "eval_prompts", "RunSpec",
-           "paper_grid", "ensure_tiny", "die_with_parent"]
+           "paper_grid", "ensure_tiny", "die_with_parent", "DEFAULT_SEED", "parse_seed"]

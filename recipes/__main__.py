@@ -4,6 +4,7 @@ Examples:
   python -m recipes render calm2 xlsum 2e-4 --variant len1024   # print the recipe's path
   python -m recipes train calm2 marc 2e-4                       # real Axolotl training
   python -m recipes prepare calm2 xlsum --variant len1024       # fit and cache a run's rows (`just prepare`)
+  python -m recipes train calm2 marc 2e-4 --seed 43             # another seed: runs/calm2-marc-lr2e-4-s43
   python -m recipes plan llmjp-13b                              # the memory plan (`just plan`)
   python -m recipes tiny                                        # build the local test model
 """
@@ -18,7 +19,7 @@ from prompts.tasks import TASKS
 from recipes import manifest
 from recipes.lock import RunLock
 from recipes.models import LEARNING_RATES, MODELS, VARIANTS_HELP
-from recipes.runs import RunSpec
+from recipes.runs import DEFAULT_SEED, RunSpec
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
@@ -26,6 +27,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", help=f"one of {', '.join(TASKS)}")
     p.add_argument("lr", help=f"one of {', '.join(LEARNING_RATES)}")
     p.add_argument("--variant", help=VARIANTS_HELP)
+    p.add_argument("--seed", help=f"training seed (default {DEFAULT_SEED}); another seed adds -s<N> to the run id")
     p.add_argument("--epochs", type=int, help="override the paper's 10 epochs (the demo uses fewer)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any recipe key (value read as YAML), e.g. --set micro_batch_size=2")
@@ -68,7 +70,7 @@ def main(argv: list[str]) -> int:
     for flag, value in (("--epochs", args.epochs), ("--cap-mb", args.cap_mb)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
-    spec = RunSpec.parse(args.model, args.task, args.lr, args.variant)
+    spec = RunSpec.parse(args.model, args.task, args.lr, args.variant, args.seed)
     if args.verb == "render":
         from recipes.render import build_recipe, option_args, write_recipe
         # Never rewrite the recipe of a training or eval in progress (a new run's folder is made last).

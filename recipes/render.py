@@ -10,7 +10,7 @@ import yaml
 
 from jaft.common import atomic_write_text
 from jaft.common import UsageError
-from recipes.runs import RunSpec
+from recipes.runs import DEFAULT_SEED, RunSpec
 from recipes.models import DEFAULT_CAP_MB
 
 HERE = Path(__file__).parent
@@ -23,7 +23,7 @@ DEFAULTS = {
     "warmup_ratio": 0.03,
     "micro_batch_size": 1,
     "gradient_accumulation_steps": 4,
-    "seed": 42,
+    "seed": DEFAULT_SEED,  # the run's `--seed` replaces it (recipes/runs.py)
     "logging_steps": 10,
     "excess_length_strategy": "raise",
 }
@@ -66,6 +66,7 @@ def recipe_dict(spec: RunSpec, *, epochs: int | None = None, cap_mb: int = DEFAU
         "sequence_len": spec.sequence_len,
         "num_epochs": epochs or DEFAULTS["num_epochs"],
         "learning_rate": spec.learning_rate,
+        "seed": spec.seed,
         # bf16 on GPUs as the paper's models ship; the CPU-only tiny model trains in fp32.
         "bf16": False if spec.model.cpu else "auto",
         "attn_implementation": spec.attn_implementation,
@@ -125,6 +126,7 @@ def option_args(*, epochs=None, overrides=(), deepspeed=None, cap_mb=None) -> li
 
 def header(spec: RunSpec, options: list[str]) -> str:
     args = [spec.model.name, spec.task.name, spec.lr] + (["--variant", spec.variant] if spec.variant else [])
+    args += ["--seed", str(spec.seed)] if spec.seed != DEFAULT_SEED else []
     line = " ".join(shlex.quote(a) for a in args + list(options))
     return (f"# jaft run {spec.id}: written by `just render {line}`\n"
             f"# train it with `just train {line}` (do not edit: re-render instead)\n")

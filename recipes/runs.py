@@ -1,12 +1,29 @@
-"""One run of the grid: its id, its folder, the settings that follow from model × task × lr × variant."""
+"""One run of the grid: its id, its folder, the settings that follow from model × task × lr × variant × seed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from jaft.common import data_root, runs_root  # noqa: F401 - re-exported for the stages after recipes
+from jaft.common import UsageError, data_root, runs_root  # noqa: F401 - re-exported for the stages after recipes
 from prompts.tasks import TASKS, Task, get_task
 from recipes.models import LEARNING_RATES, PAPER_MODELS, Model, get_model, parse_lr, parse_variant
+
+# The recipe's seed when none is given (Axolotl's examples use 42); runs with it keep the plain run id.
+DEFAULT_SEED = 42
+MAX_SEED = 2**32 - 1  # numpy's seeding limit, which transformers' set_seed reaches
+
+
+def parse_seed(value) -> int:
+    """A training seed: a whole number from 0 to 2**32 - 1 (None: the default)."""
+    if value is None:
+        return DEFAULT_SEED
+    try:
+        seed = int(str(value), 10)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"bad seed '{value}'; expected a whole number from 0 to {MAX_SEED}, e.g. 43")
+    return seed
 
 
 @dataclass(frozen=True)
@@ -15,16 +32,19 @@ class RunSpec:
     task: Task
     lr: str
     variant: str | None = None
+    seed: int = DEFAULT_SEED
 
     @classmethod
-    def parse(cls, model: str, task: str, lr: str, variant: str | None = None) -> "RunSpec":
+    def parse(cls, model: str, task: str, lr: str, variant: str | None = None, seed=None) -> "RunSpec":
         """Validate every name first, so that a typo writes nothing."""
-        return cls(get_model(model), get_task(task), parse_lr(lr), parse_variant(variant))
+        return cls(get_model(model), get_task(task), parse_lr(lr), parse_variant(variant), parse_seed(seed))
 
     @property
     def id(self) -> str:
+        """`<model>-<task>-lr<lr>[-<variant>][-s<seed>]`: the default seed keeps the paper-grid ids."""
         base = f"{self.model.name}-{self.task.name}-lr{self.lr}"
-        return f"{base}-{self.variant}" if self.variant else base
+        base = f"{base}-{self.variant}" if self.variant else base
+        return base if self.seed == DEFAULT_SEED else f"{base}-s{self.seed}"
 
     @property
     def dir(self) -> Path:
@@ -63,13 +83,15 @@ class RunSpec:
         return self.full and self.model.liger
 
 
-def paper_grid(models=PAPER_MODELS, tasks=tuple(TASKS), lrs=tuple(LEARNING_RATES)) -> list[RunSpec]:
-    """models × tasks × lrs, plus each model's `paper_variants` (the 7B models' XL-Sum `len1024`):
-    56 runs for the paper's four models."""
+def paper_grid(models=PAPER_MODELS, tasks=tuple(TASKS), lrs=tuple(LEARNING_RATES),
+               seeds=(DEFAULT_SEED,)) -> list[RunSpec]:
+    """models × tasks × lrs, plus each model's `paper_variants` (the 7B models' XL-Sum `len1024`), once per
+    seed: 56 runs for the paper's four models and one seed."""
     grid = []
     for m in models:
         for t in tasks:
             for lr in lrs:
                 for variant in [None, *get_model(m).paper_variants.get(t, [])]:
-                    grid.append(RunSpec.parse(m, t, lr, variant))
+                    for seed in seeds:
+                        grid.append(RunSpec.parse(m, t, lr, variant, seed))
     return grid

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from jaft.common import UsageError, choose
 from recipes import manifest, resume
+from recipes.cost import Meter
 from recipes.lock import RunLock
 from recipes.render import base_model_path, build_recipe, option_args, write_recipe
 from recipes.rows import SPLITS, fit_run_rows, load_tokenizer, write_run_data
@@ -147,6 +148,9 @@ def launch(spec: RunSpec, cfg: dict, recipe: Path, resumed: bool, lock: RunLock)
     print(f"[jaft] {spec.id}: {' '.join(cmd)}" + (" (resuming)" if resumed else ""), file=sys.stderr)
     log = RunLog(spec.dir / "train.log")
     oom = []
+    # Every session of this run folder counts: a resumed or retried run cost its earlier attempts too
+    # (--force starts from an empty folder, so from zero).
+    meter = Meter(spec.dir, before=manifest.read(spec.dir).get("cost"))
 
     def on_line(line: str) -> None:
         sys.stderr.write(line)
@@ -158,21 +162,22 @@ def launch(spec: RunSpec, cfg: dict, recipe: Path, resumed: bool, lock: RunLock)
         code, signum = run_training(cmd, private_env(), on_line, spec.dir, keep_fds=(lock.fd,))
     finally:
         log.close()
+    cost = meter.stop()
     if signum is not None:
         name = signal.Signals(signum).name
-        record(spec, status="interrupted", error=f"stopped by {name}")
+        record(spec, status="interrupted", error=f"stopped by {name}", cost=cost)
         print(f"\n[jaft] {spec.id}: interrupted ({name}); `just train` again resumes from the last checkpoint",
               file=sys.stderr)
         raise Interrupted(signum)
     done = manifest.checkpoints(spec.dir)
     if code == 0 and len(done) >= int(cfg["num_epochs"]):
-        if not record(spec, status="finished", finished=manifest.now(), epochs_saved=len(done)):
+        if not record(spec, status="finished", finished=manifest.now(), epochs_saved=len(done), cost=cost):
             return 1
         print(f"[jaft] {spec.id}: finished, {len(done)} epoch checkpoints in {spec.dir}", file=sys.stderr)
         return 0
     reason = f"axolotl exited {code}" if code else f"only {len(done)} of {cfg['num_epochs']} epochs saved"
     if oom:
         reason = oom_advice(spec, cfg)
-    record(spec, status="failed", error=reason, epochs_saved=len(done))
+    record(spec, status="failed", error=reason, epochs_saved=len(done), cost=cost)
     print(f"error: {spec.id}: {reason}; log: {spec.dir / 'train.log'}", file=sys.stderr)
     return code or 1

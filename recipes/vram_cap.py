@@ -6,10 +6,15 @@ MiB) has to hold for activations too, so the caching allocator itself is capped 
 
     plugins: [recipes.vram_cap.VramCapPlugin]
     vram_cap_mb: 46000
+
+It also measures what the cap is about: at the end of training each rank writes its peak memory and device
+into `cost.rank<k>.json` in the run folder, and it has the trainer count the non-padding tokens it trains
+on (`trainer_state.json`: num_input_tokens_seen). recipes/cost.py turns both into run.json's `cost`.
 """
 from __future__ import annotations
 
 import logging
+import os
 
 from axolotl.integrations.base import BasePlugin
 from pydantic import BaseModel
@@ -58,9 +63,39 @@ def apply_cap(cap_mb: int | None, torch_module=None) -> float | None:
     return fraction
 
 
+def write_rank_cost(output_dir: str, torch_module=None) -> dict:
+    """This rank's device and peak memory, into `cost.rank<k>.json`: on CUDA the caching allocator's peak
+    reservation (what the cap limits, and what nvidia-smi shows beside the context), on a CPU the process's
+    peak resident memory."""
+    from jaft.common import atomic_write_json
+    from recipes.cost import max_rss_mib, rank_file
+    if torch_module is None:
+        import torch as torch_module
+    rank = int(os.environ.get("RANK", "0"))
+    if torch_module.cuda.is_available():
+        device = torch_module.cuda.current_device()
+        record = {"device": torch_module.cuda.get_device_name(device),
+                  "peak_mem_mib": torch_module.cuda.max_memory_reserved(device) / MIB,
+                  "peak_mem_of": "torch.cuda.max_memory_reserved"}
+    else:
+        record = {"device": "cpu", "peak_mem_mib": max_rss_mib(), "peak_mem_of": "trainer process max RSS"}
+    record = {"rank": rank, "world_size": int(os.environ.get("WORLD_SIZE", "1")), **record}
+    atomic_write_json(rank_file(output_dir, rank), record)
+    LOG.info("jaft cost: rank %d peak memory %.0f MiB (%s)", rank, record["peak_mem_mib"], record["peak_mem_of"])
+    return record
+
+
 class VramCapPlugin(BasePlugin):
     def get_input_args(self) -> str:
         return "recipes.vram_cap.VramCapArgs"
 
     def pre_model_load(self, cfg):
         apply_cap(cfg.vram_cap_mb)
+
+    def get_training_args(self, cfg):
+        # The Trainer counts the tokens it trains on (attention-mask sums, gathered over ranks), and restores
+        # the count from the checkpoint on resume: the run's `cost.tokens`, exact.
+        return {"include_num_input_tokens_seen": "non_padding"}
+
+    def post_train(self, cfg, model):
+        write_rank_cost(cfg.output_dir)

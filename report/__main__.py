@@ -1,4 +1,5 @@
-"""`just report`: Tables 3, 5, 6 (Markdown + LaTeX), comparison with the paper, intervals and plots.
+"""`just report`: Tables 3, 5, 6 (Markdown + LaTeX), comparison with the paper, intervals, paired
+significance, cost, results.csv/json and plots.
 
 Examples:
   python -m report                      # from runs/*/scores.json into reports/
@@ -12,10 +13,11 @@ import sys
 from pathlib import Path
 
 from jaft.common import run
-from jaft.common import atomic_write_text
+from jaft.common import atomic_write_json, atomic_write_text
 from jaft.common import UsageError
 from recipes.runs import runs_root
-from report import collect, comparison, intervals, provenance, publish, tables
+from report import collect, comparison, cost, examples, intervals, provenance, publish, results as results_file
+from report import significance, tables
 
 
 def main(argv: list[str]) -> int:
@@ -50,7 +52,7 @@ def main(argv: list[str]) -> int:
     with publish.staged(args.out) as out:  # written aside, moved into place whole
         write_report(out, built, results, failed, warnings, args)
     print(f"[jaft report] {len(results)} scored runs -> {args.out}/ (table3/5/6 .md/.tex, comparison.md, "
-          f"intervals.md, plots, README.md)", file=sys.stderr)
+          f"intervals.md, significance.md, cost.md, results.csv/.json, plots, README.md)", file=sys.stderr)
     for table in built:
         print(tables.to_markdown(table, args.select))
     return 0
@@ -61,14 +63,23 @@ def write_report(out: Path, built: list, results: dict, failed: dict, warnings: 
         atomic_write_text(out / f"{table.name}.md", tables.to_markdown(table, args.select))
         atomic_write_text(out / f"{table.name}.tex", tables.to_latex(table, args.select))
     atomic_write_text(out / "comparison.md", comparison.to_markdown(built))
-    atomic_write_text(out / "intervals.md", intervals.to_markdown(built, args.select))
+    # Per-example scores, read once from each cell's predictions: intervals, significance, error bars.
+    scores = {table.name: examples.table_scores(table) for table in built}
+    cell_intervals = {table.name: intervals.cell_intervals(table, scores[table.name]) for table in built}
+    atomic_write_text(out / "intervals.md", intervals.to_markdown(built, args.select, cell_intervals))
+    atomic_write_text(out / "significance.md", significance.to_markdown(built, scores))
+    atomic_write_text(out / "cost.md", cost.to_markdown(results, args.select))
+    atomic_write_text(out / "results.csv", results_file.to_csv(results))
+    atomic_write_json(out / "results.json", results_file.to_json(results))
     if not args.no_plots:
         from report import plots
         for table in built:
-            plots.score_vs_lr(table, out / f"score_vs_lr_{table.task}.png")
+            plots.score_vs_lr(table, out / f"score_vs_lr_{table.task}.png", cell_intervals[table.name])
+        for task in sorted({r.task for r in results.values()}):
+            cost.plot(results, task, out / f"cost_{task}.png")
         for result in results.values():
             try:
-                plots.loss_curves(result.run_dir, out / f"loss_{result.run_id}.png")
+                plots.loss_curves(result.run_dir, out / f"loss_{result.run_id}.png", result.scores)
             except (OSError, ValueError, KeyError, TypeError) as e:  # a damaged trainer_state.json
                 warnings.append(f"{result.run_dir}: no loss plot ({type(e).__name__}: {e})")
                 print(f"[jaft report] warning: {warnings[-1]}", file=sys.stderr)

@@ -1,22 +1,21 @@
 """Gather every scored run: runs/<run-id>/scores.json -> one Result per run, bad files warned about; and
 every failed run (run.json status "failed") with its error, for the tables' ✗.
 
-Two scored runs for one cell with the same seed are an error naming both folders: the report never picks
-one silently.
+A table cell is (model, task, lr, variant); each seed is a run of its own, keyed (model, task, lr, variant,
+seed), and a cell aggregates its seeds (report.tables). Two scored runs with the same key are an error naming
+both folders: the report never picks one silently.
 """
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from jaft.common import DataError, read_jsonl
 from prompts.tasks import TASKS
-from recipes import read_manifest
+from recipes import DEFAULT_SEED, read_manifest
 from recipes.models import LEARNING_RATES, MODELS
-
-DEFAULT_SEED = 42  # the recipe's seed when a run recorded none
 
 SELECT = {"task-metric": "best", "val-loss": "best_by_val_loss"}
 
@@ -33,6 +32,11 @@ class Result:
     scores: dict  # the whole scores.json, for the provenance notes
     seed: int = DEFAULT_SEED
     problem: str | None = None  # set when the selected epoch's predictions file is damaged (cell marked)
+    run: dict = field(default_factory=dict)  # run.json (versions, cost); {} when missing or damaged
+
+    @property
+    def cost(self) -> dict:
+        return self.run.get("cost") or {}
 
     @property
     def epoch(self) -> int:
@@ -44,6 +48,11 @@ class Result:
 
     @property
     def key(self) -> tuple:
+        return (self.model, self.task, self.lr, self.variant, self.seed)
+
+    @property
+    def cell(self) -> tuple:
+        """The table cell this run feeds, with the other seeds of the same setting."""
         return (self.model, self.task, self.lr, self.variant)
 
     @property
@@ -73,20 +82,21 @@ def load(path: Path, select: str) -> Result | str:
     missing = [m for m in shown if m not in best.get("metrics", {})]
     if missing:
         return f"{path}: best epoch lacks {missing}; left out"
+    try:
+        run = read_manifest(path.parent)
+    except DataError:
+        run = {}  # a damaged run.json: the scores stand, the cost is unknown (README.md names the file)
     result = Result(run_id=s.get("run_id", path.parent.name), run_dir=path.parent, model=model, task=task,
-                    lr=lr, variant=s.get("variant"), best=best, scores=s, seed=seed_of(path.parent, s))
+                    lr=lr, variant=s.get("variant"), best=best, scores=s, seed=seed_of(s, run), run=run)
     return replace(result, problem=predictions_problem(result.predictions))
 
 
-def seed_of(run_dir: Path, scores: dict) -> int:
-    """The run's seed: scores.json, else run.json, else the recipe's default."""
-    if isinstance(scores.get("seed"), int):
-        return scores["seed"]
-    try:
-        seed = read_manifest(run_dir).get("seed")
-    except DataError:
-        seed = None
-    return seed if isinstance(seed, int) else DEFAULT_SEED
+def seed_of(scores: dict, run: dict) -> int:
+    """The run's seed: scores.json, else run.json, else the recipe's default (runs from before seeds)."""
+    for record in (scores, run):
+        if isinstance(record.get("seed"), int):
+            return record["seed"]
+    return DEFAULT_SEED
 
 
 def predictions_problem(path: Path) -> str | None:
@@ -105,32 +115,33 @@ def predictions_problem(path: Path) -> str | None:
 
 
 def collect(runs_root: Path, select: str = "task-metric") -> tuple[dict[tuple, Result], list[str]]:
-    """(results by (model, task, lr, variant), warnings about the files left out or damaged).
+    """(results by (model, task, lr, variant, seed), warnings about the files left out or damaged).
 
-    Raises DataError when two scored runs fill the same cell with the same seed. Runs of one cell with
-    different seeds: the default seed's run is shown (else the lowest seed), with a warning."""
-    by_cell, warnings = {}, []
+    Raises DataError when two scored runs fill the same cell with the same seed; runs of one cell with
+    different seeds are all kept (the cell shows their mean, `by_cell`)."""
+    results, warnings = {}, []
     for path in sorted(Path(runs_root).glob("*/scores.json")):
         result = load(path, select)
         if isinstance(result, str):
             warnings.append(result)
             continue
-        same = next((r for r in by_cell.get(result.key, []) if r.seed == result.seed), None)
+        same = results.get(result.key)
         if same is not None:
-            raise DataError(f"two scored runs for one cell ({', '.join(str(k) for k in result.key if k)}, seed "
+            raise DataError(f"two scored runs for one cell ({', '.join(str(k) for k in result.cell if k)}, seed "
                             f"{result.seed}): {same.run_dir} and {result.run_dir}; move one out of {runs_root}")
-        by_cell.setdefault(result.key, []).append(result)
+        results[result.key] = result
         if result.problem:
             warnings.append(f"{result.problem}; its cell ({result.run_id}) is marked † (number from "
                             f"scores.json, unchecked)")
-    results = {}
-    for key, found in by_cell.items():
-        found.sort(key=lambda r: (r.seed != DEFAULT_SEED, r.seed))
-        results[key] = found[0]
-        if len(found) > 1:
-            warnings.append(f"{found[0].run_id}: runs with seeds {', '.join(str(r.seed) for r in found)} fill one "
-                            f"cell; showing seed {found[0].seed} ({found[0].run_dir})")
     return results, warnings
+
+
+def by_cell(results: dict) -> dict[tuple, list[Result]]:
+    """(model, task, lr, variant) -> that cell's results, one per seed, in seed order."""
+    cells: dict[tuple, list[Result]] = {}
+    for result in sorted(results.values(), key=lambda r: r.seed):
+        cells.setdefault(result.cell, []).append(result)
+    return cells
 
 
 @dataclass(frozen=True)
@@ -142,11 +153,12 @@ class Failure:
 
 
 RUN_ID = re.compile(r"(?P<model>.+?)-(?P<task>" + "|".join(map(re.escape, TASKS)) + r")-lr(?P<lr>"
-                    + "|".join(map(re.escape, LEARNING_RATES)) + r")(?:-(?P<variant>.+))?")
+                    + "|".join(map(re.escape, LEARNING_RATES)) + r")(?:-(?P<variant>len\d+|full))?"
+                    r"(?:-s(?P<seed>\d+))?")
 
 
 def failures(runs_root: Path) -> tuple[dict[tuple, Failure], list[str]]:
-    """Runs whose run.json says "failed", by (model, task, lr, variant), with their recorded error."""
+    """Runs whose run.json says "failed", by (model, task, lr, variant, seed), with their recorded error."""
     found, warnings = {}, []
     for path in sorted(Path(runs_root).glob("*/run.json")):
         try:
@@ -161,7 +173,8 @@ def failures(runs_root: Path) -> tuple[dict[tuple, Failure], list[str]]:
         task = run.get("task") or (parsed and parsed["task"])
         lr = run.get("lr") or (parsed and parsed["lr"])
         variant = run.get("variant") if "model" in run else (parsed and parsed["variant"])
-        failure = Failure(run.get("run_id", path.parent.name), path.parent, (model, task, lr, variant),
+        seed = seed_of(run, {"seed": int(parsed["seed"])} if parsed and parsed["seed"] else {})
+        failure = Failure(run.get("run_id", path.parent.name), path.parent, (model, task, lr, variant, seed),
                           str(run.get("error") or "no error recorded"))
         if model not in MODELS or task not in TASKS or lr not in LEARNING_RATES:
             warnings.append(f"{path}: failed run of unknown model/task/lr ({model}, {task}, {lr}): "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from eval.predictions import load_for_scoring
 from jaft.common import DataError
+from recipes.runs import DEFAULT_SEED
 from report.tables import DASH, LRS, fmt, label_of, paper_values
 
 
@@ -45,18 +46,18 @@ def diagnostics(tables: list) -> list[str]:
     for table in tables:
         for row in table.rows:
             for lr, cell in zip(LRS, row.cells):
-                if cell.result is None:
-                    continue
-                found = True
-                diags = cell.result.best.get("diagnostics") or {}
-                if not diags:
-                    lines.append(f"| {table.name} | {label_of(row)} | {lr} | {cell.result.epoch} | {DASH} | "
-                                 f"{DASH} | {DASH} |")
-                for name, d in diags.items():
-                    share = DASH if d.get("share") is None else f"{100 * d['share']:.2f}%"
-                    count = DASH if d.get("count") is None else str(d["count"])
-                    lines.append(f"| {table.name} | {label_of(row)} | {lr} | {cell.result.epoch} | "
-                                 f"{name}: {d.get('what', '')} | {count} | {share} |")
+                for result in cell.results:  # each seed's run of the cell
+                    found = True
+                    at = lr + (f" (seed {result.seed})" if cell.n > 1 else "")
+                    diags = result.best.get("diagnostics") or {}
+                    if not diags:
+                        lines.append(f"| {table.name} | {label_of(row)} | {at} | {result.epoch} | {DASH} | "
+                                     f"{DASH} | {DASH} |")
+                    for name, d in diags.items():
+                        share = DASH if d.get("share") is None else f"{100 * d['share']:.2f}%"
+                        count = DASH if d.get("count") is None else str(d["count"])
+                        lines.append(f"| {table.name} | {label_of(row)} | {at} | {result.epoch} | "
+                                     f"{name}: {d.get('what', '')} | {count} | {share} |")
     if not found:
         lines.append(f"| {DASH} | {DASH} | {DASH} | {DASH} | {DASH} | {DASH} | {DASH} |")
     return lines + [""]
@@ -88,19 +89,18 @@ def identical_rows(tables: list, paper: dict) -> list[str]:
                               f"{fmt(values[0], table.digits)} at all {len(LRS)} learning rates.")
             groups: dict = {}
             for lr, cell in zip(LRS, row.cells):
-                if cell.result is None:
-                    continue
-                outputs = _scored_outputs(table, cell.result)
-                if isinstance(outputs, str):
-                    unread.append(f"- {table.name}, {label_of(row)}, lr={lr}: {outputs}")
-                    continue
-                groups.setdefault(outputs[0], []).append((lr, outputs[1]))
-            for members in groups.values():
+                for result in cell.results:  # runs of the same seed are compared across learning rates
+                    outputs = _scored_outputs(table, result)
+                    if isinstance(outputs, str):
+                        unread.append(f"- {table.name}, {label_of(row)}, lr={lr}, seed {result.seed}: {outputs}")
+                        continue
+                    groups.setdefault((result.seed, outputs[0]), []).append((lr, outputs[1]))
+            for (seed, _), members in groups.items():
                 if len(members) > 1:
                     raw_too = len({raw for _, raw in members}) == 1
                     lrs = ", ".join(lr for lr, _ in members)
                     ours.append(f"- {table.name.replace('table', 'Table ')}, {label_of(row)}: identical "
-                                f"predictions at lr {lrs}"
+                                f"predictions at lr {lrs}" + (f" (seed {seed})" if seed != DEFAULT_SEED else "")
                                 + (" (the raw model text too)" if raw_too else "") + ".")
     lines = ["## Identical across learning rates", "",
              "A learning rate that changes nothing at all is a warning sign: check that each run evaluated "

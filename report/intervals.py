@@ -1,12 +1,12 @@
-"""Bootstrap 95% intervals for every cell, from the best epoch's predictions.jsonl."""
-from __future__ import annotations
+"""Bootstrap 95% intervals for every cell, from its per-example scores (report/examples.py).
 
-from itertools import combinations
+Whether two cells differ is not read off overlapping intervals (that is no test): report/significance.py
+compares them with a paired bootstrap.
+"""
+from __future__ import annotations
 
 import numpy as np
 
-from eval.metrics import row_scores
-from eval.predictions import load_for_scoring
 from report.tables import label_of
 
 RESAMPLES = 1000
@@ -25,46 +25,32 @@ def bootstrap(values, resamples: int = RESAMPLES, seed: int = SEED, level: float
     return float(values.mean()), float(low), float(high)
 
 
-def cell_intervals(table) -> dict:
-    """(row index, lr index) -> {metric: (mean, low, high)} for every filled cell, in the table's scale."""
-    out = {}
-    for i, row in enumerate(table.rows):
-        for j, cell in enumerate(row.cells):
-            if cell.result is None or cell.result.problem or not cell.result.predictions.is_file():
-                continue  # no run, or a damaged predictions file (warned about and marked by collect)
-            per_row = [row_scores(table.task, r) for r in load_for_scoring(table.task, cell.result.predictions)]
-            out[(i, j)] = {m: tuple(v * table.scale for v in bootstrap([s[m] for s in per_row]))
-                           for m in table.metrics}
-    return out
+def cell_intervals(table, scores: dict) -> dict:
+    """(row index, lr index) -> {metric: (mean, low, high)} in the table's scale, for every cell in `scores`
+    (report.examples.table_scores)."""
+    return {key: {m: tuple(v * table.scale for v in bootstrap(list(per_metric[m].values())))
+                  for m in table.metrics if per_metric.get(m)}
+            for key, per_metric in scores.items()}
 
 
-def separated_pairs(table, intervals: dict) -> list[str]:
-    """For each learning rate, the pairs of rows whose intervals (on the table's deciding metric) do not overlap."""
-    metric = table.metrics[-1]
-    lines = []
-    for j, lr in enumerate(table.header[-4:]):
-        filled = [(i, intervals[(i, j)][metric]) for i in range(len(table.rows)) if (i, j) in intervals]
-        for (a, ia), (b, ib) in combinations(filled, 2):
-            if ia[2] < ib[1] or ib[2] < ia[1]:
-                hi, lo = (a, b) if ia[0] > ib[0] else (b, a)
-                lines.append(f"{lr}: {label_of(table.rows[hi])} > {label_of(table.rows[lo])} ({metric})")
-    return lines
-
-
-def to_markdown(tables: list, select: str) -> str:
+def to_markdown(tables: list, select: str, by_table: dict) -> str:
+    """`by_table`: table name -> cell_intervals(table, ...)."""
     lines = ["# Bootstrap 95% intervals", "",
              f"Percentile bootstrap of the mean over examples, {RESAMPLES} resamples, seed {SEED}, from each "
-             f"cell's best epoch ({select}) predictions.jsonl; same scale as the tables.", ""]
+             f"cell's best epoch ({select}) predictions.jsonl; same scale as the tables. A cell with several "
+             "seeds is resampled over its examples, each scored as the mean of the seeds' scores. Whether two "
+             "cells differ: `significance.md` (a paired test; overlapping intervals are not one).", ""]
     for table in tables:
-        intervals = cell_intervals(table)
+        intervals = by_table.get(table.name, {})
         lines += [f"## {table.name.replace('table', 'Table ')}: {table.title}", "",
-                  "| Row | lr | " + " | ".join(table.metrics) + " |", "|---|---|" + "---|" * len(table.metrics)]
+                  "| Row | lr | seeds | " + " | ".join(table.metrics) + " |",
+                  "|---|---|---:|" + "---|" * len(table.metrics)]
         d = table.digits
         for (i, j), per_metric in sorted(intervals.items()):
             cells = [f"{m:.{d}f} [{lo:.{d}f}, {hi:.{d}f}]" for m, lo, hi in per_metric.values()]
-            lines.append(f"| {label_of(table.rows[i])} | {table.header[-4:][j]} | " + " | ".join(cells) + " |")
+            n = table.rows[i].cells[j].n
+            lines.append(f"| {label_of(table.rows[i])} | {table.header[-4:][j]} | {n} | " + " | ".join(cells) + " |")
         if not intervals:
-            lines.append("| – | – |" + " – |" * len(table.metrics))
-        pairs = separated_pairs(table, intervals)
-        lines += ["", "Pairs that differ beyond their intervals: " + ("; ".join(pairs) if pairs else "none."), ""]
+            lines.append("| – | – | – |" + " – |" * len(table.metrics))
+        lines.append("")
     return "\n".join(lines)

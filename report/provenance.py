@@ -31,18 +31,21 @@ def to_markdown(tables: list, select: str, results: dict, left_out: list[str], f
              f"Written {datetime.now(timezone.utc).isoformat(timespec='seconds')} by `just report"
              + (f" --select {select}`" if select != "task-metric" else "`") + ".", "",
              f"Selection rule: {RULE_TEXT[select]}. Each cell is that epoch's score in its run's `scores.json`, "
-             "which points to `eval/epoch-<k>/predictions.jsonl`.", "",
+             "which points to `eval/epoch-<k>/predictions.jsonl`; a cell with several seeds is the mean over "
+             "its runs (one per seed), each listed below.", "",
              "Files: `table3/5/6.{md,tex}` (the paper's layout), `comparison.md` (paper vs ours), "
-             "`intervals.md` (bootstrap 95% intervals), `score_vs_lr_<task>.png`, `loss_<run-id>.png`. "
+             "`intervals.md` (bootstrap 95% intervals), `significance.md` (paired bootstrap, Holm-corrected), "
+             "`cost.md` and `cost_<task>.png` (what each run cost), `results.csv` / `results.json` (every run "
+             "× epoch), `score_vs_lr_<task>.png`, `loss_<run-id>.png` (losses and the task metric per epoch). "
              "Paths are relative to the folder `just report` ran in.", "",
-             "## Cells and their runs", "", "| table | row | lr | run | epoch | scores |", "|---|---|---|---|---|---|"]
+             "## Cells and their runs", "", "| table | row | lr | run | seed | epoch | scores |",
+             "|---|---|---|---|---|---|---|"]
     for table in tables:
         for row in table.rows:
             for lr, cell in zip(LRS, row.cells):
-                if cell.result is not None:
-                    placed.add(cell.result.key)
-                    r = cell.result
-                    lines.append(f"| {table.name} | {label_of(row)} | {lr} | {r.run_id} | {r.epoch} | "
+                for r in cell.results:
+                    placed.add(r.key)
+                    lines.append(f"| {table.name} | {label_of(row)} | {lr} | {r.run_id} | {r.seed} | {r.epoch} | "
                                  f"`{project_path(r.run_dir / 'scores.json')}` |")
     others = sorted(r.run_id for k, r in results.items() if k not in placed)
     lines += ["", "Scored runs outside the paper's layout (not in a table): " + (", ".join(others) or "none."), ""]

@@ -3,16 +3,21 @@
 Bold follows the paper: Table 6 bolds the best value of each block of rows (as the study prints it);
 Tables 3 and 5, which the study prints without marks, bold the best value of each row (Table 5 by F1).
 Comparisons use the displayed precision, so ties are all bold.
+
+A cell trained with several seeds shows the mean over its seeds, the sample standard deviation and the count
+(`96.80±0.42 (n=3)`); bold compares the means.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from prompts.tasks import TASKS
 from recipes.models import LEARNING_RATES, MODELS, PAPER_MODELS
+from report.collect import by_cell
 
 HERE = Path(__file__).parent
 LRS = tuple(LEARNING_RATES)
@@ -25,10 +30,16 @@ RULE_TEXT = {"task-metric": "best epoch by the task metric on the scored split (
 
 @dataclass
 class Cell:
-    values: tuple | None          # displayed numbers (already scaled and rounded), None when no run
+    values: tuple | None          # displayed numbers: mean over seeds, scaled and rounded; None when no run
     text: str
-    result: object = None         # report.collect.Result that fed the cell
+    results: list = field(default_factory=list)  # report.collect.Result of each seed that fed the cell
     bold: bool = False
+    sd: tuple | None = None       # sample standard deviation over seeds (two or more), scaled and rounded
+
+    @property
+    def n(self) -> int:
+        """Seeds in the cell."""
+        return len(self.results)
 
 
 @dataclass
@@ -110,27 +121,46 @@ def fmt(values: tuple | None, digits: int) -> str:
     return DASH if values is None else "/".join(f"{v:.{digits}f}" for v in values)
 
 
+def fmt_seeds(values: tuple | None, sd: tuple | None, n: int, digits: int) -> str:
+    """One seed: as `fmt`; several: each metric's mean±sd, then the number of seeds."""
+    if values is None or sd is None:
+        return fmt(values, digits)
+    return "/".join(f"{v:.{digits}f}±{s:.{digits}f}" for v, s in zip(values, sd)) + f" (n={n})"
+
+
+def aggregate(results: list, metrics: tuple, scale: float, digits: int) -> tuple[tuple | None, tuple | None]:
+    """(mean, sample sd) of each metric over the seeds' selected epochs, scaled and rounded; sd is None for
+    fewer than two seeds."""
+    if not results:
+        return None, None
+    per_seed = np.array([[r.metrics[m] * scale for m in metrics] for r in results], dtype=float)
+    mean = tuple(round(float(v), digits) for v in per_seed.mean(axis=0))
+    if len(results) < 2:
+        return mean, None
+    return mean, tuple(round(float(v), digits) for v in per_seed.std(axis=0, ddof=1))
+
+
 def build(name: str, results: dict, failed: dict | None = None) -> Table:
-    """The table from scored results (report.collect) and failed runs (collect.failures), both keyed by
-    (model, task, lr, variant)."""
+    """The table from scored results (report.collect: one per run, every seed) and failed runs
+    (collect.failures), both keyed by (model, task, lr, variant, seed); a cell holds its seeds' results."""
     spec = specs()[name]
     header = ["Model"] + (["train_max_len", "infer_input_max_len"] if spec["lengths"] else [])
     header += [f"lr={lr}" for lr in LRS]
     table = Table(name=name, header=header, rows=_layout(spec, {**(failed or {}), **results}), **spec)
+    runs_of = by_cell(results)
+    failed_cells = {key[:4] for key in (failed or {})}
     for row in table.rows:
         for lr in LRS:
-            result = results.get((row.model, table.task, lr, row.variant))
-            values = None
-            if result is not None:
-                values = tuple(round(result.metrics[m] * table.scale, table.digits) for m in table.metrics)
-            text = fmt(values, table.digits)
-            if result is not None and result.limit:
+            members = runs_of.get((row.model, table.task, lr, row.variant), [])
+            values, sd = aggregate(members, table.metrics, table.scale, table.digits)
+            text = fmt_seeds(values, sd, len(members), table.digits)
+            if any(r.limit for r in members):
                 text += "*"  # scored on the first N rows only (`just eval --limit N`)
-            if result is not None and result.problem:
+            if any(r.problem for r in members):
                 text += DAMAGED
-            if result is None and (row.model, table.task, lr, row.variant) in (failed or {}):
+            if not members and (row.model, table.task, lr, row.variant) in failed_cells:
                 text = FAILED
-            row.cells.append(Cell(values, text, result))
+            row.cells.append(Cell(values, text, members, sd=sd))
     groups = {}
     for row in table.rows:
         groups.setdefault(row.block if table.bold_by == "block" else id(row), []).extend(row.cells)
@@ -145,7 +175,9 @@ def build(name: str, results: dict, failed: dict | None = None) -> Table:
 
 def caption(table: Table, select: str) -> str:
     text = f"{table.title}; {RULE_TEXT[select]}. Bold: best of each {table.bold_by}. {DASH}: not run yet."
-    limits = sorted({c.result.limit for r in table.rows for c in r.cells if c.result is not None and c.result.limit})
+    if any(c.n > 1 for r in table.rows for c in r.cells):
+        text += " mean±sd (n=seeds): mean and sample standard deviation over the seeds; bold by the mean."
+    limits = sorted({res.limit for r in table.rows for c in r.cells for res in c.results if res.limit})
     if limits:
         text += f" *: scored on the first {', '.join(map(str, limits))} rows only, not the whole split."
     texts = [c.text for r in table.rows for c in r.cells]
@@ -168,7 +200,8 @@ def to_markdown(table: Table, select: str) -> str:
 
 
 TEX_ESCAPES = {"\\": r"\textbackslash{}", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "_": r"\_",
-               "{": r"\{", "}": r"\}", DASH: "--", FAILED: r"$\times$", DAMAGED: r"\textdagger{}"}
+               "{": r"\{", "}": r"\}", DASH: "--", FAILED: r"$\times$", DAMAGED: r"\textdagger{}",
+               "±": r"$\pm$"}
 
 
 def _tex(text: str) -> str:

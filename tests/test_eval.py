@@ -61,9 +61,13 @@ def test_eval_writes_predictions_and_scores_per_epoch(evaluated):
         assert epoch_scores["metrics"]["accuracy"] == pytest.approx(acc)
         unparsed = sum(r["prediction"] not in ("positive", "negative") for r in rows)
         assert epoch_scores["diagnostics"]["unparsed"]["count"] == unparsed
+        # the epoch's own cost: generation and scoring time, examples per second
+        assert epoch_scores["wall_s"] > 0 and epoch_scores["generated"] == 56
+        assert epoch_scores["examples_per_s"] == pytest.approx(56 / epoch_scores["wall_s"], rel=1e-2)
     scores = json.loads((run / "scores.json").read_text())
-    assert [e["epoch"] for e in scores["epochs"]] == [1, 2]
+    assert [e["epoch"] for e in scores["epochs"]] == [1, 2] and scores["seed"] == 42
     assert all("unparsed" in e["diagnostics"] for e in scores["epochs"])
+    assert all(e["eval_wall_s"] > 0 and e["eval_examples_per_s"] > 0 for e in scores["epochs"])
     assert all(e["val_loss"] > 0 for e in scores["epochs"])
     best = max(scores["epochs"], key=lambda e: (e["metrics"]["accuracy"], -e["epoch"]))
     assert scores["best"]["epoch"] == best["epoch"] and scores["best"]["rule"] == "task-metric"
@@ -94,6 +98,7 @@ def test_interrupted_eval_resumes_without_duplicates(evaluated, tmp_path):
     assert len(rows) == 56 and len({r["id"] for r in rows}) == 56
     assert rows[:20] == [json.loads(l) for l in lines[:20]]
     assert json.loads((project / RUN / "scores.json").read_text())["epochs"][1]["n"] == 56
+    assert json.loads((project / RUN / "eval/epoch-2/scores.json").read_text())["generated"] == 36  # the rest
 
 
 def test_run_without_checkpoint_is_skipped(tmp_path):

@@ -81,7 +81,7 @@ def test_comparison_shows_paper_ours_difference(partial_runs, tmp_path):
     assert "| Llama-2 7B 1,700 | 2e-4 | 0.3390 | 0.4100 | +0.0710 |" in text
     assert "| Llama-2 13B | 2e-4 | 96.39 | – | – |" in text
     readme = (out / "README.md").read_text()
-    assert "| table3 | CALM2 7B | 2e-4 | calm2-marc-lr2e-4 | 1 |" in readme and "axolotl" in readme
+    assert "| table3 | CALM2 7B | 2e-4 | calm2-marc-lr2e-4 | 42 | 1 |" in readme and "axolotl" in readme
 
 
 def test_bad_scores_files_are_warned_and_left_out(partial_runs, tmp_path):
@@ -127,7 +127,7 @@ def _predictions(run_dir, correct: int, total: int):
     (d / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def test_intervals_from_predictions_and_separated_pairs(tmp_path):
+def test_intervals_from_predictions_and_paired_tests(tmp_path):
     runs = tmp_path / "runs"
     _predictions(write_scores(runs, "calm2", "marc", "2e-4", {"accuracy": 1.0}), 1000, 1000)
     _predictions(write_scores(runs, "llama2-7b", "marc", "2e-4", {"accuracy": 0.5}), 500, 1000)
@@ -135,12 +135,15 @@ def test_intervals_from_predictions_and_separated_pairs(tmp_path):
     out = tmp_path / "r"
     cli("report", "--runs", str(runs), "--out", str(out), cwd=tmp_path, check=True)
     text = (out / "intervals.md").read_text()
-    assert "| CALM2 7B | lr=2e-4 | 100.00 [100.00, 100.00] |" in text
+    assert "| CALM2 7B | lr=2e-4 | 1 | 100.00 [100.00, 100.00] |" in text
     line = next(l for l in text.splitlines() if l.startswith("| Llama-2 7B | lr=2e-4"))
     low, high = map(float, re.findall(r"\[(\S+), (\S+)\]", line)[0])
     assert 46.3 < low < 47.5 and 52.5 < high < 53.7
-    assert "lr=2e-4: CALM2 7B > Llama-2 7B (accuracy)" in text
-    assert "Llama-2 13B > Llama-2 7B" not in text and "Llama-2 7B > Llama-2 13B" not in text  # overlapping
+    assert "Pairs that differ" not in text and "significance.md" in text  # overlap is not a test
+    sig = (out / "significance.md").read_text()
+    assert re.search(r"\| lr=2e-4 \| CALM2 7B \| Llama-2 7B \| 1000 \| \+50\.00 \|.*\| yes \|", sig)
+    # Overlapping intervals, yet 13B is right wherever 7B is, and on 10 examples more: the paired test sees it.
+    assert re.search(r"\| lr=2e-4 \| Llama-2 7B \| Llama-2 13B \| 1000 \| -1\.00 \|.*\| yes \|", sig)
     for png in ("score_vs_lr_marc.png", "score_vs_lr_xlsum.png"):
         from PIL import Image
         with Image.open(out / png) as im:

@@ -54,7 +54,12 @@ def test_interrupted_run_resumes_from_last_checkpoint(trained, tmp_path):
     assert "(resuming)" in proc.stderr
     assert f"resume from checkpoint at {RUN}/{first.name}" in proc.stderr  # Axolotl's own log line
     assert [e for e, _ in checkpoints(run)] == [1, 2]
-    assert json.loads((run / "run.json").read_text())["resumed"] is True
+    after = json.loads((run / "run.json").read_text())
+    assert after["resumed"] is True
+    # The cost counts both sessions; the trainer's token count carries on from the checkpoint.
+    assert after["cost"]["sessions"] == 2 and after["cost"]["wall_s"] > manifest["cost"]["wall_s"]
+    one_epoch = json.loads((first / "trainer_state.json").read_text())["num_input_tokens_seen"]
+    assert after["cost"]["tokens"] == 2 * one_epoch == manifest["cost"]["tokens"]
 
 
 def test_private_by_default(trained):
