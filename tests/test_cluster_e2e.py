@@ -157,5 +157,5 @@ def test_ctrl_c_cancels_the_tasks_and_marks_runs_interrupted(tmp_path, tiny_mode
     assert proc.returncode == 130, err[-3000:]
     assert "interrupted: cancelling 1 tasks" in err and "tiny-marc-lr1e-5: interrupted" in err
     assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
-    assert "interrupted; `just train` again resumes" in (run / "sweep-train.log").read_text()  # SIGINT, not a kill
+    assert "interrupted (SIGINT); `just train` again resumes" in (run / "sweep-train.log").read_text()  # not a kill
     assert train_processes(ws, "1e-5") == []  # nothing left training
