@@ -9,15 +9,14 @@ the anchors' measure (micro-batch × sequence length).
 from __future__ import annotations
 
 import resource
-import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 from axolotl.integrations.base import BasePlugin
 from transformers import TrainerCallback
 
 from jaft.common import atomic_write_json
+from recipes.manifest import versions as manifest_versions
 
 MIB = 2**20
 WARMUP_STEPS = 2  # the first steps pay for CUDA context, kernel selection and allocator growth
@@ -26,12 +25,7 @@ PACKAGES = ("torch", "transformers", "peft", "accelerate", "axolotl", "trl", "da
 
 
 def versions() -> dict:
-    out = {"python": sys.version.split()[0]}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
+    out = manifest_versions(PACKAGES)
     import torch
     out["cuda"] = torch.version.cuda
     return out

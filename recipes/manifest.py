@@ -20,9 +20,10 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def versions() -> dict:
+def versions(packages=PACKAGES) -> dict:
+    """Python and each package's installed version (None when absent)."""
     out = {"python": sys.version.split()[0]}
-    for name in PACKAGES:
+    for name in packages:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
