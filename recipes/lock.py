@@ -3,7 +3,10 @@ change the run: a second one on the same run is refused in one line naming the h
 
 The lock is `fcntl.flock` on that file, so the kernel drops it when the last process holding it dies: a
 lock left behind by a killed jaft is simply taken over. The file also says who holds it (pid, host,
-command, since), which is what a refusal prints. It is never deleted: a process that opened it before the
+command, since), which is what a refusal prints. A jaft killed while it trains leaves its lock with the
+training and its watchdog (recipes.supervise) for the seconds they take to stop: a new holder waits for
+them (up to ORPHAN_WAIT_S) instead of being refused, so a retry right after a lost node or a `kill -9`
+resumes the run. It is never deleted: a process that opened it before the
 unlink would lock a file nobody else sees.
 
 Example: `with RunLock(run_dir): ...` (raises UsageError when another process holds the run).
@@ -16,11 +19,19 @@ import os
 import shlex
 import socket
 import sys
+import time
 from pathlib import Path
 
 from jaft.common import UsageError
 
 LOCK_NAME = ".lock"
+
+
+def orphan_wait_s() -> float:
+    """How long a new holder waits for the training of a killed jaft to stop: the watchdog's SIGTERM grace
+    (then SIGKILL) and a margin for its last record."""
+    from recipes.supervise import GRACE_S
+    return float(os.environ.get("JAFT_ORPHAN_WAIT_S", GRACE_S + 30))
 
 
 def current_command() -> str:
@@ -35,9 +46,15 @@ def holder_text(info: dict) -> str:
     if not info:
         return "another process (it is just starting)"
     text = f"`{info.get('command', '?')}` (pid {info.get('pid', '?')} on {info.get('host', '?')}, since {info.get('since', '?')})"
-    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int) and not _alive(info["pid"]):
+    if orphaned(info):
         text += "; that process is gone but its training processes still hold the lock"
     return text
+
+
+def orphaned(info: dict) -> bool:
+    """The lock's holder was a jaft on this machine that is gone: what holds the lock now is what it left
+    running (its training and watchdog), on its way out."""
+    return info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int) and not _alive(info["pid"])
 
 
 def _alive(pid: int) -> bool:
@@ -70,13 +87,13 @@ class RunLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as e:
             raise UsageError(f"cannot lock {self.path}: {e.strerror} (is the runs folder read-only?)") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_lock(fd):
             info = _read_info(fd)
-            os.close(fd)
-            raise UsageError(f"run {self.run_dir.name} is busy: held by {holder_text(info)}; "
-                             f"wait for it to end (or stop it), then try again") from None
+            if not (orphaned(info) and self._wait_for_orphans(fd, info)):
+                os.close(fd)
+                waited = f" (waited {orphan_wait_s():g} s)" if orphaned(info) else ""
+                raise UsageError(f"run {self.run_dir.name} is busy: held by {holder_text(info)}{waited}; "
+                                 f"wait for it to end (or stop it), then try again") from None
         info = {"pid": os.getpid(), "host": socket.gethostname(), "command": current_command(), "since": now()}
         try:
             os.ftruncate(fd, 0)
@@ -85,6 +102,18 @@ class RunLock:
             pass  # the lock holds without its note (e.g. a full disk); a refusal then names "another process"
         self.fd = fd
         return self
+
+    def _wait_for_orphans(self, fd: int, info: dict) -> bool:
+        """Wait for the processes a killed jaft left holding the lock to end; True once it is ours."""
+        wait = orphan_wait_s()
+        print(f"[jaft] run {self.run_dir.name}: `{info.get('command', '?')}` (pid {info.get('pid')}) is gone but "
+              f"its training still holds the run; waiting up to {wait:g} s for it to stop", file=sys.stderr, flush=True)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            if _try_lock(fd):
+                return True
+        return False
 
     def release(self) -> None:
         if self.fd is not None:
@@ -96,6 +125,14 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _read_info(fd: int) -> dict:

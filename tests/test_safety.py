@@ -11,6 +11,8 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
+import time
 
 import pytest
 
@@ -18,7 +20,7 @@ from jaft.common import UsageError, run
 from recipes.lock import RunLock
 from recipes.manifest import checkpoints, fingerprint
 from recipes.runs import RunSpec
-from tests.conftest import cli
+from tests.conftest import REPO, cli
 from tests.report_fixtures import write_scores
 from tests.safety_fixtures import (FOREVER, alive, fake_axolotl_run, fake_checkpoint, fake_finished_run, hold_lock,
                                    wait_for)
@@ -117,6 +119,67 @@ def test_lock_of_a_killed_holder_is_taken_over(tmp_path):
     assert str(holder.pid) in (tmp_path / "run" / ".lock").read_text()  # its note stays behind...
     with RunLock(tmp_path / "run"):  # ...but the kernel released its lock
         assert json.loads((tmp_path / "run" / ".lock").read_text())["pid"] == os.getpid()
+
+
+def orphaned_lock(run_dir, hold_s: float) -> subprocess.Popen:
+    """What a jaft killed mid-training leaves: its lock held by a process (its training, its watchdog) that
+    ends `hold_s` seconds later, while the lock's note names the jaft, which is gone."""
+    code = textwrap.dedent(f"""
+        import json, os, socket, subprocess, time
+        from recipes.lock import RunLock
+        lock = RunLock({str(run_dir)!r}).acquire()
+        gone = subprocess.Popen(["true"]); gone.wait()
+        note = {{"pid": gone.pid, "host": socket.gethostname(), "command": "python -m recipes train tiny marc 2e-4",
+                "since": "2026-11-28T07:19:04+00:00"}}
+        os.ftruncate(lock.fd, 0); os.pwrite(lock.fd, json.dumps(note).encode(), 0)
+        print("locked", flush=True)
+        time.sleep({hold_s})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_lock_left_to_a_killed_jafts_training_is_waited_for(tmp_path, monkeypatch, capsys):
+    """A retry right after a lost node: the old training still holds the run for the seconds its watchdog
+    takes to stop it. The new holder waits for it instead of failing the run as busy."""
+    monkeypatch.setenv("JAFT_ORPHAN_WAIT_S", "60")
+    holder = orphaned_lock(tmp_path / "run", hold_s=1.5)
+    try:
+        with RunLock(tmp_path / "run"):
+            assert holder.poll() is not None  # taken only once the old training ended
+            assert json.loads((tmp_path / "run" / ".lock").read_text())["pid"] == os.getpid()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "is gone but its training still holds the run; waiting up to 60 s" in capsys.readouterr().err
+
+
+def test_a_lock_left_to_a_training_that_never_stops_is_refused_after_the_wait(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAFT_ORPHAN_WAIT_S", "0.5")
+    holder = orphaned_lock(tmp_path / "run", hold_s=600)
+    try:
+        with pytest.raises(UsageError, match=r"its training processes still hold the lock \(waited 0.5 s\); wait"):
+            RunLock(tmp_path / "run").acquire()
+        assert holder.poll() is None
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_live_holder_is_refused_at_once(tmp_path, monkeypatch):
+    """Only a gone holder's processes are waited for: a running `just eval` is named at once."""
+    monkeypatch.setenv("JAFT_ORPHAN_WAIT_S", "600")
+    holder = hold_lock(tmp_path / "run")
+    try:
+        start = time.monotonic()
+        with pytest.raises(UsageError, match=r"held by `python -m eval eval` \(pid \d+ on .*\); wait for it"):
+            RunLock(tmp_path / "run").acquire()
+        assert time.monotonic() - start < 60
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_duplicate_predictions_are_scored_once_and_repaired(tmp_path, capsys):
