@@ -58,13 +58,19 @@ def orphaned(info: dict) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    """Running: a zombie (killed, not yet reaped by its parent, e.g. a Ray raylet reaping its lost workers'
+    children later) counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return not Path("/proc/self/stat").exists()  # no /proc (macOS): kill(0) is all we know
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 class RunLock:

@@ -121,14 +121,20 @@ def test_lock_of_a_killed_holder_is_taken_over(tmp_path):
         assert json.loads((tmp_path / "run" / ".lock").read_text())["pid"] == os.getpid()
 
 
-def orphaned_lock(run_dir, hold_s: float) -> subprocess.Popen:
+def orphaned_lock(run_dir, hold_s: float, zombie: bool = False) -> subprocess.Popen:
     """What a jaft killed mid-training leaves: its lock held by a process (its training, its watchdog) that
-    ends `hold_s` seconds later, while the lock's note names the jaft, which is gone."""
+    ends `hold_s` seconds later, while the lock's note names the jaft, which is gone: reaped, or a zombie
+    (killed, not yet reaped: its parent, a lost Ray worker, is gone too and the raylet reaps it later)."""
     code = textwrap.dedent(f"""
         import json, os, socket, subprocess, time
         from recipes.lock import RunLock
         lock = RunLock({str(run_dir)!r}).acquire()
-        gone = subprocess.Popen(["true"]); gone.wait()
+        gone = subprocess.Popen(["sleep", "30"]); gone.kill()
+        if {zombie!r}:  # never waited for: a zombie, which kill(pid, 0) still finds
+            while open(f"/proc/{{gone.pid}}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+                time.sleep(0.01)
+        else:
+            gone.wait()
         note = {{"pid": gone.pid, "host": socket.gethostname(), "command": "python -m recipes train tiny marc 2e-4",
                 "since": "2026-11-28T07:19:04+00:00"}}
         os.ftruncate(lock.fd, 0); os.pwrite(lock.fd, json.dumps(note).encode(), 0)
@@ -141,11 +147,12 @@ def orphaned_lock(run_dir, hold_s: float) -> subprocess.Popen:
     return proc
 
 
-def test_a_lock_left_to_a_killed_jafts_training_is_waited_for(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("zombie", [False, True], ids=["reaped", "zombie"])
+def test_a_lock_left_to_a_killed_jafts_training_is_waited_for(tmp_path, monkeypatch, capsys, zombie):
     """A retry right after a lost node: the old training still holds the run for the seconds its watchdog
     takes to stop it. The new holder waits for it instead of failing the run as busy."""
     monkeypatch.setenv("JAFT_ORPHAN_WAIT_S", "60")
-    holder = orphaned_lock(tmp_path / "run", hold_s=1.5)
+    holder = orphaned_lock(tmp_path / "run", hold_s=1.5, zombie=zombie)
     try:
         with RunLock(tmp_path / "run"):
             assert holder.poll() is not None  # taken only once the old training ended
