@@ -5,9 +5,9 @@ The lock is `fcntl.flock` on that file, so the kernel drops it when the last pro
 lock left behind by a killed jaft is simply taken over. The file also says who holds it (pid, host,
 command, since), which is what a refusal prints. A jaft killed while it trains leaves its lock with the
 training and its watchdog (recipes.supervise) for the seconds they take to stop: a new holder waits for
-them (up to ORPHAN_WAIT_S) instead of being refused, so a retry right after a lost node or a `kill -9`
-resumes the run. It is never deleted: a process that opened it before the
-unlink would lock a file nobody else sees.
+them (up to `orphan_wait_s()`) instead of being refused, so a retry right after a lost node or a `kill -9`
+resumes the run. The file is never deleted: a process that opened it before the unlink would lock a file
+nobody else sees.
 
 Example: `with RunLock(run_dir): ...` (raises UsageError when another process holds the run).
 """
@@ -95,9 +95,12 @@ class RunLock:
             raise UsageError(f"cannot lock {self.path}: {e.strerror} (is the runs folder read-only?)") from None
         if not _try_lock(fd):
             info = _read_info(fd)
-            if not (orphaned(info) and self._wait_for_orphans(fd, info)):
+            waited = ""
+            if orphaned(info):
+                info = self._wait_for_orphans(fd, info)
+                waited = f" (waited {orphan_wait_s():g} s)" if info is not None and orphaned(info) else ""
+            if info is not None:
                 os.close(fd)
-                waited = f" (waited {orphan_wait_s():g} s)" if orphaned(info) else ""
                 raise UsageError(f"run {self.run_dir.name} is busy: held by {holder_text(info)}{waited}; "
                                  f"wait for it to end (or stop it), then try again") from None
         info = {"pid": os.getpid(), "host": socket.gethostname(), "command": current_command(), "since": now()}
@@ -109,8 +112,10 @@ class RunLock:
         self.fd = fd
         return self
 
-    def _wait_for_orphans(self, fd: int, info: dict) -> bool:
-        """Wait for the processes a killed jaft left holding the lock to end; True once it is ours."""
+    def _wait_for_orphans(self, fd: int, info: dict) -> dict | None:
+        """Wait for the processes a killed jaft left holding the lock to end: None once the lock is ours,
+        else the note of whoever holds it then. Another waiter that takes the lock first is a live holder:
+        the wait ends there, and the refusal names it."""
         wait = orphan_wait_s()
         print(f"[jaft] run {self.run_dir.name}: `{info.get('command', '?')}` (pid {info.get('pid')}) is gone but "
               f"its training still holds the run; waiting up to {wait:g} s for it to stop", file=sys.stderr, flush=True)
@@ -118,8 +123,11 @@ class RunLock:
         while time.monotonic() < deadline:
             time.sleep(0.25)
             if _try_lock(fd):
-                return True
-        return False
+                return None
+            info = _read_info(fd)
+            if not orphaned(info):
+                return info
+        return info
 
     def release(self) -> None:
         if self.fd is not None:

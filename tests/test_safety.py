@@ -163,6 +163,40 @@ def test_a_lock_left_to_a_killed_jafts_training_is_waited_for(tmp_path, monkeypa
     assert "is gone but its training still holds the run; waiting up to 60 s" in capsys.readouterr().err
 
 
+def test_of_two_waiters_one_takes_the_run_and_the_other_is_refused_naming_it(tmp_path, monkeypatch):
+    """Two retries of the same run wait for one killed jaft's training: once it ends, the first to take the
+    lock trains; the other stops waiting at once and names it (not a stale note after a full wait)."""
+    monkeypatch.setenv("JAFT_ORPHAN_WAIT_S", "60")
+    orphan = orphaned_lock(tmp_path / "run", hold_s=1.5)
+    other = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        sys.argv = ["python", "-m", "recipes", "train", "other"]
+        from jaft.common import UsageError
+        from recipes.lock import RunLock
+        try:
+            RunLock({str(tmp_path / "run")!r}).acquire()
+        except UsageError as e:
+            print(e, flush=True)
+            sys.exit(2)
+        print("locked", flush=True)
+        time.sleep(600)
+    """)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        try:
+            lock = RunLock(tmp_path / "run").acquire()
+        except UsageError as e:  # the other took it
+            assert other.stdout.readline().strip() == "locked"
+            assert "held by `python -m recipes train other`" in str(e) and "waited" not in str(e)
+        else:  # we took it: the other is refused, naming us
+            refusal = other.stdout.readline()
+            assert other.wait(30) == 2 and f"(pid {os.getpid()} " in refusal and "waited" not in refusal
+            lock.release()
+    finally:
+        for proc in (orphan, other):
+            proc.kill()
+            proc.wait()
+
+
 def test_a_lock_left_to_a_training_that_never_stops_is_refused_after_the_wait(tmp_path, monkeypatch):
     monkeypatch.setenv("JAFT_ORPHAN_WAIT_S", "0.5")
     holder = orphaned_lock(tmp_path / "run", hold_s=600)
