@@ -14,6 +14,6 @@ fi
 # The CPU wheel of torch lies on this kind of machine's disk; elsewhere pip takes it from the registry.
 links=(); [ -d /opt/wheels ] && links=(--find-links /opt/wheels)
 .venv/bin/python -m pip install -q "${links[@]}" torch==2.13.0
-.venv/bin/python -m pip install -q -e '.[test,cluster]'  # the tests start a local Ray cluster
+.venv/bin/python -m pip install -q -e '.[test,cluster,track]'  # the tests start a local Ray cluster, track to MLflow
 echo "$want" > "$stamp"
 echo "jaft installed into .venv/ (run commands with .venv/bin/just VERB)" >&2

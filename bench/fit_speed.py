@@ -41,7 +41,8 @@ def marc_rows(rng: random.Random, n: int) -> list[dict]:
         label = rng.randrange(2)
         pool = samples.GOOD if label == 0 else samples.BAD
         body = "".join(rng.choice(pool) for _ in range(rng.randint(1, 6)))
-        rows.append({"sentence": f"この{rng.choice(samples.PRODUCTS)}は{body}", "label": label, "review_id": f"R{i:06d}"})
+        rows.append({"sentence": f"この{rng.choice(samples.PRODUCTS)}は{body}", "label": label,
+                     "review_id": f"R{i:06d}"})
     return rows
 
 

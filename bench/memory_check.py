@@ -2,7 +2,8 @@
 (the paper's length and attention; the `full` variant at native context) against the planner's prediction.
 
 Random-initialised models with the registry's exact shapes (no hub needed), bf16 weights, LoRA as the
-recipe sets it (r, alpha, dropout, targets), AdamW on LoRA only, autocast bf16, as in the anchors. On a CPU it runs `tiny` through
+recipe sets it (r, alpha, dropout, targets), AdamW on LoRA only, autocast bf16, as in the anchors. On a CPU
+it runs `tiny` through
 the same code path and has no CUDA peak to report.
 Examples:
   python bench/memory_check.py                           # on a GPU: the four paper models, ~4 minutes

@@ -29,7 +29,8 @@ def main(argv: list[str]) -> int:
     e = sub.add_parser("eval", help="generate + score every epoch of every finished run not yet scored")
     e.add_argument("runs", nargs="*", help="run folders (default: all under runs/)")
     e.add_argument("--batch-size", type=int, default=16)
-    e.add_argument("--backend", default="hf", help=f"one of {', '.join(BACKENDS)} (vllm: installed by you, in an environment of its own: README, GPU)")
+    e.add_argument("--backend", default="hf", help=f"one of {', '.join(BACKENDS)} "
+                   "(vllm: installed by you, in an environment of its own: README, GPU)")
     e.add_argument("--limit", type=int, help="score only the first N rows of the split (quick checks)")
     e.add_argument("--max-new-tokens", type=int, help="override the task's generation length")
     s = sub.add_parser("score", help="score a predictions JSONL (id, raw, references); JSON on stdout")

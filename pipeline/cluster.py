@@ -21,7 +21,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path

@@ -45,7 +45,8 @@ def current_command() -> str:
 def holder_text(info: dict) -> str:
     if not info:
         return "another process (it is just starting)"
-    text = f"`{info.get('command', '?')}` (pid {info.get('pid', '?')} on {info.get('host', '?')}, since {info.get('since', '?')})"
+    text = (f"`{info.get('command', '?')}` (pid {info.get('pid', '?')} on {info.get('host', '?')}, "
+            f"since {info.get('since', '?')})")
     if orphaned(info):
         text += "; that process is gone but its training processes still hold the lock"
     return text

@@ -183,6 +183,7 @@ def check_fits(model: Model, cfg: dict) -> str | None:
         return None
     fits = longest_fit(model, setting, cap, step=100)
     return (f"{model.name} at sequence_len {cfg['sequence_len']} with {setting.name} (micro-batch "
-            f"{setting.micro_batch}, LoRA r={setting.lora_r}) needs ~{peak:,.0f} MiB, over the {cap:,} MB cap; this setting fits "
+            f"{setting.micro_batch}, LoRA r={setting.lora_r}) needs ~{peak:,.0f} MiB, over the {cap:,} MB cap; "
+            f"this setting fits "
             f"{fits:,} tokens (`just plan {model.name}`; --variant full uses SDPA + checkpointing)")
 

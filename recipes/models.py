@@ -5,7 +5,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from jaft.common import UsageError, choose
 from prompts.tasks import read_registry, registry_error, registry_files

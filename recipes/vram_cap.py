@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 # Under the `axolotl` logger tree so that Axolotl's handlers print it in the training log.
 LOG = logging.getLogger("axolotl.integrations.jaft_vram_cap")
-from recipes.models import DEFAULT_CAP_MB
+from recipes.models import DEFAULT_CAP_MB  # noqa: E402 - after the logger, as Axolotl's plugins do
 
 MIB = 2**20
 

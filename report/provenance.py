@@ -97,7 +97,8 @@ def data_sources() -> list[str]:
             continue
         for split, f in files:
             lines.append(f"| {path.parent.name} | {src.get('version') or src.get('kind', '')} | {split} | "
-                         f"{f.get('url') or (local_file(f['path']) if f.get('path') else '')} | `{f.get('sha256')}` | {f.get('rows')} |")
+                         f"{f.get('url') or (local_file(f['path']) if f.get('path') else '')} | "
+                         f"`{f.get('sha256')}` | {f.get('rows')} |")
         if src.get("licence"):
             licences.append(f"{src.get('title', path.parent.name)}: {src['licence']}")
     return lines + [""] + (["Licences: " + "; ".join(licences) + ".", ""] if licences else [])

@@ -119,7 +119,7 @@ def test_lora_targets_per_architecture(validated):
 
 def test_full_variant_uses_native_context_sdpa_checkpointing():
     llama = validate(recipe_dict(RunSpec.parse("llama2-13b", "xlsum", "2e-4", "full")))
-    assert (llama["sequence_len"], llama["attn_implementation"], llama["gradient_checkpointing"]) == (4096, "sdpa", True)
+    assert (llama["sequence_len"], llama["attn_implementation"], llama["gradient_checkpointing"]) == (4096, "sdpa", True)  # noqa: E501
     assert llama["liger_fused_linear_cross_entropy"] is True
     gpt2 = validate(recipe_dict(RunSpec.parse("llmjp-13b", "xlsum", "2e-4", "full")))
     assert gpt2["sequence_len"] == 2048 and not gpt2.get("liger_rope")
@@ -131,7 +131,7 @@ def test_rendered_yaml_reads_back_typed(tmp_path, monkeypatch):
     path = tmp_path / "runs" / "calm2-xlsum-lr2e-4-len1024" / "recipe.yaml"
     assert proc.stdout.strip() == str(path)
     text = path.read_text()
-    assert text.startswith("# jaft run calm2-xlsum-lr2e-4-len1024: written by `just render calm2 xlsum 2e-4 --variant len1024`")
+    assert text.startswith("# jaft run calm2-xlsum-lr2e-4-len1024: written by `just render calm2 xlsum 2e-4 --variant len1024`")  # noqa: E501
     cfg = yaml.safe_load(text)
     assert cfg["learning_rate"] == 0.0002 and cfg["sequence_len"] == 1024
 

@@ -493,7 +493,7 @@ def test_failed_runs_are_marked_and_listed(reported):
     assert "| CALM2 7B | **90.00** | 80.00 | ✗ | – |" in md and "| Llama-2 7B | – | – | – | ✗ |" in md
     assert "✗: the run failed" in md and r"$\times$" in (reported / "reports" / "table3.tex").read_text()
     readme = (reported / "reports" / "README.md").read_text()
-    assert "| calm2-marc-lr2e-5 | axolotl exited 1 |" in readme and "| llama2-7b-marc-lr1e-5 | train exited 2 |" in readme
+    assert "| calm2-marc-lr2e-5 | axolotl exited 1 |" in readme and "| llama2-7b-marc-lr1e-5 | train exited 2 |" in readme  # noqa: E501
 
 
 def test_two_runs_of_one_cell_and_seed_are_an_error_naming_both(reported):
@@ -507,7 +507,7 @@ def test_two_runs_of_one_cell_and_seed_are_an_error_naming_both(reported):
     assert "runs/calm2-marc-lr2e-4 and runs/calm2-marc-lr2e-4-copy" in line
     assert snapshot(reported / "reports") == before
     scores = json.loads((copy / "scores.json").read_text())
-    (copy / "scores.json").write_text(json.dumps({**scores, "seed": 7, "best": {**scores["best"], "metrics": {"accuracy": 0.1}}}))
+    (copy / "scores.json").write_text(json.dumps({**scores, "seed": 7, "best": {**scores["best"], "metrics": {"accuracy": 0.1}}}))  # noqa: E501
     proc = cli("report", "--runs", "runs", "--out", "reports", "--no-plots", cwd=reported)
     # Another seed of the cell is no clash: the cell shows the mean over both (90 and 10), bold by the mean.
     assert proc.returncode == 0, proc.stderr

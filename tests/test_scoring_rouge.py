@@ -13,7 +13,7 @@ from eval import rouge
 from eval.metrics import METRICS
 from tests.conftest import cli
 
-NEWS = "気象庁によると、九州北部では24日から記録的な大雨が続き、福岡県と佐賀県に大雨特別警報が出された。住民に避難を呼びかけている。"
+NEWS = "気象庁によると、九州北部では24日から記録的な大雨が続き、福岡県と佐賀県に大雨特別警報が出された。住民に避難を呼びかけている。"  # noqa: E501
 
 # (prediction, reference): widths, case, symbols, punctuation, emoji, control characters, empty, long
 CASES = [
@@ -84,7 +84,7 @@ def test_tokens_equal_the_official_scorer(reference, text):
 
 
 BASES = ["九州北部で大雨が降った。", NEWS, "Apple社は9月、新型iPhone 15を発表した。価格は$799から。",
-         "日経平均株価は前日比１．２％高の３万２千円で取引を終えた。", "「ＷＨＯ」は新型ウイルスについて★緊急事態★を宣言！"]
+         "日経平均株価は前日比１．２％高の３万２千円で取引を終えた。", "「ＷＨＯ」は新型ウイルスについて★緊急事態★を宣言！"]  # noqa: E501
 FULLWIDTH = {c: chr(ord(c) + 0xFEE0) for c in map(chr, range(0x21, 0x7F))}
 VARIANTS = [
     lambda t: t,
