@@ -27,8 +27,17 @@ SPECIAL_TOKEN = re.compile(r"<\|?[A-Za-z_]+\|[A-Za-z_\-]*\|?>|<\|[^<>]*\|>|</?s>
 # What may come before the label: whitespace, special tokens, opening quotes and brackets, markdown emphasis
 # and bullets. Nothing else: "The sentiment is positive" has "The" as its first word and holds no label.
 OPENERS = "「『（([［{｛【〔〈《\"'“‘«‹＂＇`"
-MARKDOWN = "*_~-+•・‣◦▪●–—＊＿"
-LEAD = re.compile(rf"(?:\s|{SPECIAL_TOKEN.pattern}|[{re.escape(OPENERS + MARKDOWN)}])*")
+MARKDOWN = "*_~-+•・‣◦▪●–—＊＿>#＞＃"          # emphasis, bullets, quote (>) and heading (#) marks
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"  # zero-width space/joiners, word joiner, BOM: \s has none of them
+LEAD = re.compile(rf"(?:\s|{SPECIAL_TOKEN.pattern}|[{re.escape(OPENERS + MARKDOWN + INVISIBLE)}])*")
+
+# Words that deny the label just read (`positiveではない`, `negativeではなくpositive`, `positive... not`): the
+# output goes on to say it is not that label, so it holds no label. Only right after the label word, with at
+# most spaces and punctuation between; compared case- and width-insensitively. Data, not code: a new
+# phrasing is one more entry (docs/scoring-rules.md states the rule).
+DENIALS_JA = ("ではない", "ではなく", "ではありません", "でない", "でなく", "じゃない", "じゃなく", "じゃありません")
+# English "not" denies too, except in "positive, not negative", which restates the label by rejecting the other.
+DENIALS_EN = ("not", "isn't", "isn’t", "is not")
 
 
 def _fold(text: str) -> str:
@@ -63,8 +72,36 @@ def label_first(raw: str, labels: Sequence[str]) -> str:
     for label in labels:
         end = _prefix_length(text, label)
         if end is not None and (end == len(text) or not _continues_word(text[end])):
-            return label
+            return "" if _denied(text[end:], label, labels) else label
     return ""
+
+
+def _spaces_and_punctuation(text: str) -> int:
+    """How many characters at the start of `text` are whitespace or punctuation (Unicode Z* and P*)."""
+    n = 0
+    while n < len(text) and (text[n].isspace() or unicodedata.category(text[n])[0] in "PZ"):
+        n += 1
+    return n
+
+
+def _word_at(text: str, word: str) -> int | None:
+    """The length of `word` (folded) at the start of `text` when it is a whole word there, else None."""
+    end = _prefix_length(text, word)
+    return end if end is not None and (end == len(text) or not _continues_word(text[end])) else None
+
+
+def _denied(rest: str, label: str, labels: Sequence[str]) -> bool:
+    """Whether `rest`, what follows the label word, starts by denying it (DENIALS_JA, DENIALS_EN)."""
+    rest = rest[_spaces_and_punctuation(rest[:64]):]   # a short look: the work per output stays bounded
+    if any(_prefix_length(rest, word) is not None for word in DENIALS_JA):
+        return True
+    for word in DENIALS_EN:
+        end = _word_at(rest, word)
+        if end is not None:
+            after = rest[end:]
+            after = after[_spaces_and_punctuation(after[:64]):]
+            return not any(_word_at(after, other) is not None for other in labels if other != label)
+    return False
 
 
 # ---- JSQuAD: first line, special tokens and the paper's particles out ------------------------------------

@@ -53,3 +53,35 @@ def test_an_empty_or_blank_predictions_file_is_refused(tmp_path, text):
     proc = cli("eval", "score", "jsquad", str(f), cwd=tmp_path)
     assert proc.returncode == 2 and proc.stdout == ""
     assert str(f) in one_line_error(proc) and "empty" in one_line_error(proc)
+
+
+# ---- item 5: MARC-ja, what comes before the label and what denies it -----------------------------------
+
+@pytest.mark.parametrize("raw, want", [
+    ("\u200bpositive", "positive"), ("\ufeffnegative", "negative"), ("\u200b\ufeff\u2060 positive", "positive"),
+    ("> positive", "positive"), ("# negative", "negative"), ("## **positive**", "positive"),
+    ("> - negative", "negative"), ("＃ positive", "positive"),
+    # the label is denied right after it: no label
+    ("positiveではない", ""), ("negativeではなくpositive", ""), ("positiveではありません。", ""),
+    ("negativeじゃない", ""), ("positive でない", ""), ("ｐｏｓｉｔｉｖｅではない", ""),
+    ("positive…not", ""), ("positive... not really", ""), ("Positive? Not at all.", ""), ("negative isn't it", ""),
+    ("positive、ではなく", ""),
+    # ... but not when the denial is of the other label, or later, or another word
+    ("positive, not negative", "positive"), ("negative (not positive)", "negative"),
+    ("positiveです", "positive"), ("positive。negativeではない", "positive"), ("positive note", "positive"),
+    ("positive nothing else", "positive"), ("negativeでしょう", "negative"),
+])
+def test_marc_label_skips_invisible_and_markdown_and_is_denied_by_a_negation(raw, want):
+    from eval.postprocess import label_first
+    assert label_first(raw, ("positive", "negative")) == want
+
+
+def test_marc_denied_labels_are_scored_as_unparsed(tmp_path):
+    f = tmp_path / "p.jsonl"
+    rows = [{"id": 1, "raw": "positiveではない", "references": ["positive"]},
+            {"id": 2, "raw": "\ufeffnegative", "references": ["negative"]}]
+    f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    proc = cli("eval", "score", "marc", str(f), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["accuracy"] == 0.5
+    assert "unparsed: 1 of 2" in proc.stderr
