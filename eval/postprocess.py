@@ -110,7 +110,6 @@ def _denied(rest: str, label: str, labels: Sequence[str]) -> bool:
 # "auxiliary words". So 「まで」「もの」「こと」 are never cut into, and 「東京の大学」 keeps its の.
 PARTICLES = frozenset(("は", "が", "も", "で", "に", "を", "へ", "と", "の", "から"))
 FUNCTION_WORD = frozenset(("助詞", "助動詞"))
-EDGES = re.compile(r"^[\s、。]+|[\s、。]+$")
 
 
 def drop_special_tokens(text: str) -> str:
@@ -122,24 +121,87 @@ def first_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
+def _edge(char: str) -> bool:
+    return char.isspace() or char in "、。"
+
+
+def _edges_off(text: str, start: int, end: int) -> tuple[int, int]:
+    """`text[start:end]` without whitespace, 、 and 。 at either end, as indices: one look at each character
+    (a regex anchored at the end, `[\\s、。]+$`, tried every run again from each of its characters)."""
+    while start < end and _edge(text[start]):
+        start += 1
+    while end > start and _edge(text[end - 1]):
+        end -= 1
+    return start, end
+
+
 def strip_edges(text: str) -> str:
     """Whitespace, 、 and 。 off both ends."""
-    return EDGES.sub("", text)
+    start, end = _edges_off(text, 0, len(text))
+    return text[start:end]
+
+
+# The work per answer stays linear in its length. The first EXACT_CUTS cuts re-read the answer after each
+# (MeCab on its last CHUNK characters, as the rule says); no real answer ends in more particles than that.
+# A longer chain (「東京」 + 「での」 × 4,000) is then cut from one reading of the last TAIL characters at a time,
+# as far as that reading goes, and re-read only to confirm where the cutting stops: so every answer stops
+# where a re-reading finds no particle to cut, and no reading or copy is made per particle.
+EXACT_CUTS = 8
+TAIL = mecab.CHUNK
+
+
+def _cuttable(surface: str, pos1: str) -> bool:
+    return surface in PARTICLES and pos1 in FUNCTION_WORD
+
+
+def _last_cut(text: str, start: int, end: int) -> int | None:
+    """Where `text[start:end]` ends once its last morpheme is cut (one reading, today's rule), or None."""
+    last = mecab.last_morpheme(text[max(start, end - mecab.CHUNK):end])
+    if last is None:
+        return None
+    surface, pos1, _ = last
+    if (not _cuttable(surface, pos1) or len(surface) >= end - start
+            or mecab.safe(text[end - len(surface):end]) != surface):
+        return None
+    return end - len(surface)
+
+
+def _cut_run(text: str, start: int, end: int) -> int:
+    """Cut trailing particles off `text[start:end]` using one reading of its last TAIL characters; the new
+    end (== end when the reading gives nothing to cut)."""
+    lo = max(start, end - TAIL)
+    spans = mecab.spans(text[lo:end])
+    if not spans:
+        return end
+    for first, (s, e, surface, pos1) in zip(range(len(spans), 0, -1), reversed(spans)):
+        s, e = s + lo, e + lo
+        if e > end:        # in the edge characters already stripped
+            if s < end:
+                break
+            continue
+        if e < end or not _cuttable(surface, pos1) or e - s >= end - start:
+            break
+        if first == 1 and lo > start:  # the window's first morpheme may be read differently in full context
+            break
+        end = _edges_off(text, start, s)[1]
+    return end
 
 
 def strip_trailing_particles(text: str) -> str:
     """Cut the paper's particles off the end, one morpheme at a time and re-reading after each cut
     (「東京都での」 -> 「東京都で」 -> 「東京都」), with the edges stripped each time; never the whole answer."""
-    text = strip_edges(text)
+    start, end = _edges_off(text, 0, len(text))
+    for _ in range(EXACT_CUTS):
+        cut = _last_cut(text, start, end)
+        if cut is None:
+            return text[start:end]
+        end = _edges_off(text, start, cut)[1]
     while True:
-        last = mecab.last_morpheme(text)
-        if last is None:
-            return text
-        surface, pos1, _ = last
-        if (surface not in PARTICLES or pos1 not in FUNCTION_WORD or len(surface) >= len(text)
-                or not mecab.safe(text).endswith(surface)):
-            return text
-        text = strip_edges(text[: -len(surface)])
+        cut = _last_cut(text, start, end)   # the re-reading that decides whether to go on
+        if cut is None:
+            return text[start:end]
+        end = _edges_off(text, start, cut)[1]
+        end = _cut_run(text, start, end)
 
 
 @lru_cache(maxsize=65536)

@@ -7,6 +7,9 @@ characters handed to the tokenizer); bench/ holds the timings.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -19,6 +22,12 @@ def one_line_error(proc) -> str:
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, proc.stderr[-2000:]
     return errors[0]
+
+
+def cli_with_timeout(args, cwd, timeout):
+    """`cli`, stopped after `timeout` seconds: only so that a regression to quadratic work cannot hang."""
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True,
+                          env=dict(os.environ), timeout=timeout)
 
 
 # ---- item 3: JSON that Python will not hold ------------------------------------------------------------
@@ -85,3 +94,57 @@ def test_marc_denied_labels_are_scored_as_unparsed(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["accuracy"] == 0.5
     assert "unparsed: 1 of 2" in proc.stderr
+
+
+# ---- items 1, 2: JSQuAD post-processing in work linear in the answer -----------------------------------
+
+@pytest.mark.parametrize("filler", [" ", "、", "。", " 、。\u3000"])
+def test_a_long_run_of_spaces_or_punctuation_is_scored_at_once(tmp_path, filler):
+    # The old end-trimming regex tried the whole run again from each of its characters: 80,000 spaces
+    # took 32 s, this million-character answer hours. Linear work takes well under a second; the timeout
+    # only stops a regression from hanging the suite.
+    long = "東京" + filler * (1_000_000 // len(filler)) + "駅"
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps({"id": 1, "raw": long + "で", "references": [long, "東京"]}, ensure_ascii=False) + "\n",
+                 encoding="utf-8")
+    proc = cli_with_timeout(["eval", "score", "jsquad", str(f)], tmp_path, 120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["exact_match"] == 1.0
+
+
+@pytest.fixture
+def tagged_characters(monkeypatch):
+    """Every character MeCab is given, counted: the deterministic measure of the post-processing's work."""
+    from eval import mecab
+    real = mecab.tagger()
+    count = [0]
+
+    def counting(text):
+        count[0] += len(text)
+        return real(text)
+
+    monkeypatch.setattr(mecab, "tagger", lambda: counting)
+    return count
+
+
+@pytest.mark.parametrize("pairs", [4_000, 50_000])
+def test_a_long_chain_of_particles_is_cut_in_linear_work(tagged_characters, pairs):
+    from eval.mecab import CHUNK
+    from eval.postprocess import EXACT_CUTS, gold_answers, strip_trailing_particles
+    text = "東京" + "での" * pairs
+    assert strip_trailing_particles(text) == "東京"
+    # Before: one reading of up to 10,000 characters per particle cut (8,000 characters: 40 million read).
+    assert tagged_characters[0] <= EXACT_CUTS * CHUNK + 3 * len(text)
+    tagged_characters[0] = 0
+    assert gold_answers("jsquad", [text + "。"]) == ["東京"]          # the gold answers go the same way
+    assert tagged_characters[0] <= EXACT_CUTS * CHUNK + 3 * len(text)
+
+
+@pytest.mark.parametrize("raw, want", [
+    ("東京都での", "東京都"), ("1917年に、", "1917年"), ("東京 で の 。", "東京"), ("東京の大学", "東京の大学"),
+    ("東京" + "での" * 20 + "、", "東京"), ("東京の" + "大学の" * 30, "東京の" + "大学の" * 29 + "大学"),
+    ("の" * 50, "の"), ("6歳から15歳まで" + "には" * 12, "6歳から15歳まで"),
+])
+def test_long_chains_end_where_a_re_reading_finds_nothing_to_cut(raw, want):
+    from eval.postprocess import strip_trailing_particles
+    assert strip_trailing_particles(raw) == want
