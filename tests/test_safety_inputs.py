@@ -148,3 +148,70 @@ def test_a_long_chain_of_particles_is_cut_in_linear_work(tagged_characters, pair
 def test_long_chains_end_where_a_re_reading_finds_nothing_to_cut(raw, want):
     from eval.postprocess import strip_trailing_particles
     assert strip_trailing_particles(raw) == want
+
+
+# ---- item 14: --set checked when the recipe is rendered --------------------------------------------------
+
+@pytest.mark.parametrize("item, says", [
+    ("foo_bar=1", "--set foo_bar: not a key Axolotl knows"),
+    ("micro_batchsize=2", "did you mean 'micro_batch_size'?"),
+    ("lora_dropuot=0.1", "did you mean 'lora_dropout'?"),
+    ("micro_batch_size=0", "micro_batch_size=0 is impossible: it must be at least 1"),
+    ("micro_batch_size=-3", "micro_batch_size=-3 is impossible"),
+    ("lora_r=0", "lora_r=0 is impossible"),
+    ("lora_r=-8", "lora_r=-8 is impossible"),
+    ("lora_dropout=2", "lora_dropout=2 is impossible: it must be in [0, 1)"),
+    ("lora_dropout=1", "lora_dropout=1 is impossible"),
+    ("lora_dropout=-0.1", "lora_dropout=-0.1 is impossible"),
+    ("gradient_accumulation_steps=0", "gradient_accumulation_steps=0 is impossible"),
+    ("sequence_len=-1", "sequence_len=-1 is impossible"),
+    ("sequence_len=.nan", "sequence_len=nan is impossible"),
+])
+def test_unknown_keys_and_impossible_values_are_refused_at_render(tmp_path, item, says):
+    proc = cli("recipes", "render", "tiny", "marc", "2e-4", "--set", item, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert says in one_line_error(proc)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_impossible_epochs_and_learning_rate_are_refused():
+    from jaft.common import UsageError
+    from recipes.axolotl_keys import check_values
+    for cfg in ({"num_epochs": 0}, {"num_epochs": -1.5}, {"learning_rate": 0.0}, {"learning_rate": -2e-4}):
+        with pytest.raises(UsageError, match="is impossible"):
+            check_values(cfg)
+    check_values({"num_epochs": 0.5, "learning_rate": 2e-4, "lora_dropout": 0.0, "lora_r": "abc"})  # abc: Axolotl's
+
+
+def test_known_keys_pass_without_importing_axolotl(tmp_path):
+    code = ("import sys; from recipes.axolotl_keys import check_key; "
+            "[check_key(k) for k in ('lora_r', 'max_steps', 'vram_cap_mb', 'liger_rope', 'model_config')]; "
+            "assert 'axolotl' not in sys.modules, 'imported axolotl'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_every_key_of_the_rendered_recipes_is_known():
+    from prompts.tasks import TASKS
+    from recipes.axolotl_keys import valid_keys
+    from recipes.models import MODELS
+    from recipes.render import recipe_dict
+    from recipes.runs import RunSpec
+    for model in MODELS:
+        for task in TASKS:
+            spec = RunSpec.parse(model, task, "2e-4")
+            assert set(recipe_dict(spec, base_model="x")) <= valid_keys(), (model, task)
+
+
+def test_the_key_list_is_what_the_installed_axolotl_knows():
+    # Regenerated from Axolotl's own schema: after an upgrade this fails until `python -m recipes.axolotl_keys`.
+    from recipes.axolotl_keys import KEYS_FILE, generate, valid_keys
+    keys, _ = generate()
+    assert set(keys) == set(valid_keys()), f"{KEYS_FILE} is stale: run `python -m recipes.axolotl_keys`"
+
+
+def test_plan_refuses_a_cap_that_is_not_positive(tmp_path):
+    for cap in ("-5", "0"):
+        proc = cli("recipes", "plan", "--cap-mb", cap, cwd=tmp_path)
+        assert proc.returncode == 2 and f"--cap-mb must be at least 1, got {cap}" in one_line_error(proc)
