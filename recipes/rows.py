@@ -17,8 +17,12 @@ SPLITS = ("train", "validation")  # what Axolotl reads: rows to learn, and the l
 
 
 def load_tokenizer(base_model: str, trust_remote_code: bool):
+    """The model's tokenizer; a model the hub will not give (offline, gated, not found) is one line."""
     from transformers import AutoTokenizer
-    return AutoTokenizer.from_pretrained(base_model, trust_remote_code=trust_remote_code)
+
+    from recipes.hub import load_or_explain
+    return load_or_explain(base_model, lambda: AutoTokenizer.from_pretrained(base_model,
+                                                                             trust_remote_code=trust_remote_code))
 
 
 def fit_run_rows(spec: RunSpec, tokenizer, limit: int, log: bool = False) -> dict[str, Fitted]:

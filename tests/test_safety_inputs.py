@@ -10,6 +10,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -215,3 +218,80 @@ def test_plan_refuses_a_cap_that_is_not_positive(tmp_path):
     for cap in ("-5", "0"):
         proc = cli("recipes", "plan", "--cap-mb", cap, cwd=tmp_path)
         assert proc.returncode == 2 and f"--cap-mb must be at least 1, got {cap}" in one_line_error(proc)
+
+
+# ---- item 0: a base model the hub will not give is one line, before any fitting ------------------------
+
+@contextmanager
+def hub_answering(status: int, error_code: str):
+    """A loopback stand-in for the hub answering every request as it does for a gated or missing repo."""
+    requests = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def answer(self):
+            requests.append(self.path)
+            body = json.dumps({"error": f"{error_code} (loopback)"}).encode()
+            self.send_response(status)
+            self.send_header("X-Error-Code", error_code)
+            self.send_header("X-Error-Message", f"{error_code} (loopback)")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_HEAD = answer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def model_load_env(tmp_path, **extra) -> dict:
+    """An empty HF_HOME and no token; HF_HUB_CACHE and the like left to follow HF_HOME."""
+    return {"HF_HOME": str(tmp_path / "empty-hf-home"), "HF_TOKEN": "", **extra}
+
+
+def refused_before_fitting(proc, tmp_path, model: str, *says: str) -> None:
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    error = one_line_error(proc)
+    assert model in error and all(s in error for s in says), error
+    assert not (tmp_path / "data" / "marc" / "fitted").exists()      # nothing fitted
+    assert not (tmp_path / "runs").exists()                           # nothing written
+
+
+@pytest.mark.parametrize("verb", [("train", "llama2-7b", "marc", "2e-4"), ("prepare", "calm2", "marc")])
+def test_offline_without_the_model_in_the_cache(workdir, verb):
+    env = model_load_env(workdir, HF_HUB_OFFLINE="1")
+    proc = cli("recipes", *verb, cwd=workdir, env=env)
+    refused_before_fitting(proc, workdir, verb[1], "offline (HF_HUB_OFFLINE=1)", "HF_HOME", "empty-hf-home")
+
+
+@pytest.mark.parametrize("status, code, says", [
+    (401, "GatedRepo", ("gated", "hf auth login", "/meta-llama/Llama-2-7b-hf, then")),
+    (403, "GatedRepo", ("gated", "hf auth login")),
+    (404, "RepoNotFound", ("not found on the hub", "check the hub id in recipes/models.yaml")),
+    (401, "RepoNotFound", ("not found on the hub",)),
+])
+def test_gated_or_missing_model_on_the_hub(workdir, status, code, says):
+    with hub_answering(status, code) as (endpoint, requests):
+        env = model_load_env(workdir, HF_HUB_OFFLINE="0", HF_ENDPOINT=endpoint)
+        proc = cli("recipes", "train", "llama2-7b", "marc", "2e-4", cwd=workdir, env=env)
+    assert any("meta-llama/Llama-2-7b-hf" in r for r in requests)       # it asked the stand-in hub
+    refused_before_fitting(proc, workdir, "llama2-7b (meta-llama/Llama-2-7b-hf)", *says)
+
+
+def test_an_unreachable_hub(workdir):
+    with hub_answering(500, "x") as (endpoint, _):
+        pass  # the port is closed again: nothing answers there
+    env = model_load_env(workdir, HF_HUB_OFFLINE="0", HF_ENDPOINT=endpoint)
+    proc = cli("recipes", "prepare", "calm2", "marc", cwd=workdir, env=env)
+    refused_before_fitting(proc, workdir, "calm2 (cyberagent/calm2-7b)", "cannot be reached", "HF_HOME")
