@@ -295,3 +295,41 @@ def test_an_unreachable_hub(workdir):
     env = model_load_env(workdir, HF_HUB_OFFLINE="0", HF_ENDPOINT=endpoint)
     proc = cli("recipes", "prepare", "calm2", "marc", cwd=workdir, env=env)
     refused_before_fitting(proc, workdir, "calm2 (cyberagent/calm2-7b)", "cannot be reached", "HF_HOME")
+
+
+# ---- item 15: a JSQuAD answer that is not in its context -------------------------------------------------
+
+def jsquad_source(tmp_path, bad_answer: str = "徳川家康"):
+    """JGLUE-nested JSQuAD files whose second validation question answers with text its context lacks."""
+    from tests.conftest import FIXTURES
+    src = tmp_path / "jsquad-src"
+    src.mkdir()
+    for name in ("train-v1.3.json", "valid-v1.3.json"):
+        data = json.loads((FIXTURES / "jsquad_jglue" / name).read_text(encoding="utf-8"))
+        if name.startswith("valid"):
+            data["data"][0]["paragraphs"][0]["qas"][1]["answers"] = [{"text": bad_answer, "answer_start": 0}]
+        (src / name).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return src
+
+
+def test_data_refuses_a_jsquad_row_whose_answer_is_not_in_its_context(tmp_path):
+    src = jsquad_source(tmp_path)
+    proc = cli("prompts", "data", "jsquad", "--from", str(src), "--version", "v1.3", "--out", "d", cwd=tmp_path)
+    assert proc.returncode == 2
+    error = one_line_error(proc)
+    assert f"{src / 'valid-v1.3.json'}:data[0].paragraphs[0].qas[1]" in error
+    assert "'徳川家康' is not in the row's context" in error and "--drop-missing-answers" in error
+    assert not (tmp_path / "d").exists()
+
+
+def test_data_drops_and_counts_them_when_asked(tmp_path):
+    src = jsquad_source(tmp_path)
+    proc = cli("prompts", "data", "jsquad", "--from", str(src), "--version", "v1.3", "--out", "d",
+               "--drop-missing-answers", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "validation.jsonl: 1 rows (1 dropped: answer not in the context, first at " in proc.stderr
+    rows = [json.loads(line) for line in (tmp_path / "d" / "validation.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["a1000001-0000-0000"]
+    source = json.loads((tmp_path / "d" / "source.json").read_text(encoding="utf-8"))
+    assert source["files"]["validation"]["answer_not_in_context"] == 1
+    assert source["files"]["validation"]["rows"] == 2 and source["files"]["train"]["answer_not_in_context"] == 0
