@@ -333,3 +333,129 @@ def test_data_drops_and_counts_them_when_asked(tmp_path):
     source = json.loads((tmp_path / "d" / "source.json").read_text(encoding="utf-8"))
     assert source["files"]["validation"]["answer_not_in_context"] == 1
     assert source["files"]["validation"]["rows"] == 2 and source["files"]["train"]["answer_not_in_context"] == 0
+
+
+# ---- item 16: a JSQuAD answer stays in the fitted window ------------------------------------------------
+
+FILLER = "大阪城は豊臣秀吉が築いた城である。現在の天守は1931年に再建された。"
+
+
+def long_context_row(ident: str, chars: int, answer: str = "徳川家康", at_end: bool = True) -> dict:
+    body = (FILLER * (chars // len(FILLER) + 1))[:chars]
+    context = f"大阪城 [SEP] {body}江戸幕府を開いたのは{answer}である。" if at_end else \
+              f"大阪城 [SEP] 江戸幕府を開いたのは{answer}である。{body}"
+    return {"id": ident, "title": "大阪城", "context": context, "question": "江戸幕府を開いたのは誰か？",
+            "answers": {"text": [answer], "answer_start": [context.index(answer)]}, "is_impossible": False}
+
+
+@pytest.fixture
+def long_jsquad(tmp_path, tiny_model):
+    """A project whose JSQuAD data holds the samples plus a 20,000-character context answered at its end,
+    one answered at its start, and one whose answer alone is longer than the model's 512 tokens."""
+    from prompts.data import prepare
+    from prompts.tasks import TASKS
+    from tests.conftest import SAMPLES
+    src = tmp_path / "src"
+    src.mkdir()
+    extra = [long_context_row("long-end", 20_000), long_context_row("long-start", 20_000, at_end=False),
+             long_context_row("huge-answer", 3_000, answer="将軍" * 2_000)]
+    for split in ("train", "validation"):
+        text = (SAMPLES / "jsquad" / f"{split}.jsonl").read_text(encoding="utf-8")
+        text += "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in extra)
+        (src / f"{split}.jsonl").write_text(text, encoding="utf-8")
+    prepare(TASKS["jsquad"], src, tmp_path / "data" / "jsquad")
+    return tmp_path
+
+
+def test_fitting_keeps_the_answer_in_the_window_and_counts_it(long_jsquad, tiny_tokenizer):
+    from prompts.data import load_split
+    from prompts.fit import fit_rows, train_length
+    from prompts.tasks import TASKS
+    os.environ["JAFT_DATA"] = str(long_jsquad / "data")
+    try:
+        rows = load_split("jsquad", "train")
+    finally:
+        del os.environ["JAFT_DATA"]
+    got = fit_rows(TASKS["jsquad"], tiny_tokenizer, rows, 512, "train", progress=False)
+    by_id = {r["id"]: r for r in got.rows}
+    end, start = by_id["long-end"], by_id["long-start"]
+    assert "徳川家康" in end["meta"]["fields"]["context"] and end["meta"]["cut_from"] > 15_000
+    assert train_length(tiny_tokenizer, end["prompt"], end["response"]) <= 512
+    assert end["response"].startswith("徳川家康")
+    assert "cut_from" not in start["meta"] and start["meta"]["fields"]["context"].startswith("大阪城 [SEP] 江戸幕府")
+    assert "huge-answer" not in by_id and [rows[i]["id"] for i in got.dropped_at] == ["huge-answer"]
+    assert got.around_answer == 1 and got.answer_lost == 0
+    # every other row is what it was: the samples fit whole
+    assert [r for r in got.rows if r["id"] not in ("long-end", "long-start")] == rows[:-3]
+
+
+def test_just_prepare_counts_rows_cut_around_their_answer_and_shows_a_row(long_jsquad):
+    proc = cli("recipes", "prepare", "tiny", "jsquad", "--show", "long-end", cwd=long_jsquad,
+               env={"JAFT_DATA": str(long_jsquad / "data")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "train      training, 512 tokens: 202 rows kept, 2 shortened, 1 dropped, 1 cut around their answer" in out
+    assert "eval prompts, 512 tokens: 63 rows kept, 3 shortened, 0 dropped, 2 lost their answer" in out
+    shown = out[out.index("--- train row long-end"):]
+    assert "(training, context cut by " in shown and "(around the answer)" in shown
+    assert "[prompt]\n### Instruction:\nContext: " in shown and "Question: 江戸幕府を開いたのは誰か？" in shown
+    assert "[response]\n徳川家康" in shown and "江戸幕府を開いたのは徳川家康である。" in shown
+    dropped = cli("recipes", "prepare", "tiny", "jsquad", "--show", "huge-answer", cwd=long_jsquad,
+                  env={"JAFT_DATA": str(long_jsquad / "data")})
+    assert "--- train row huge-answer (training): dropped by fitting" in dropped.stdout
+    missing = cli("recipes", "prepare", "tiny", "jsquad", "--show", "nope", cwd=long_jsquad,
+                  env={"JAFT_DATA": str(long_jsquad / "data")})
+    assert missing.returncode == 2 and "no row with id 'nope'" in one_line_error(missing)
+
+
+def test_the_fitting_rule_version_changed():
+    from prompts.fit_cache import FIT_RULE
+    assert FIT_RULE == 2      # rows cut by rule 1 may have lost their answer: cached entries are rebuilt
+
+
+# ---- item 17: bounded work per row ---------------------------------------------------------------------
+
+@pytest.fixture
+def tokenized_lengths(monkeypatch):
+    """The longest text handed to the tokenizer while fitting: the deterministic measure of a row's work."""
+    from prompts import fit
+    longest = [0]
+    for name in ("token_counts", "token_offsets"):
+        real = getattr(fit, name)
+
+        def spy(tokenizer, texts, *args, _real=real, **kwargs):
+            longest[0] = max([longest[0], *map(len, texts)])
+            return _real(tokenizer, texts, *args, **kwargs)
+        monkeypatch.setattr(fit, name, spy)
+    return longest
+
+
+def test_a_huge_row_is_read_as_a_bounded_stretch(tiny_tokenizer, tokenized_lengths):
+    from prompts.data import convert
+    from prompts.fit import PRECUT_CHARS, fit_rows
+    from prompts.tasks import TASKS
+    limit = 512
+    review = "この商品はとても良かったです。" * 200_000                           # 3 million characters
+    marc, _ = convert(TASKS["marc"], [("x:1", {"review_id": "big", "sentence": review, "label": 0})])
+    jsquad, _ = convert(TASKS["jsquad"], [("x:2", long_context_row("big", 3_000_000))])
+    bound = 2 * (PRECUT_CHARS * limit + 1024) + 200       # a stretch around the answer, and the template
+    got_marc = fit_rows(TASKS["marc"], tiny_tokenizer, marc, limit, "train", progress=False)
+    got_jsquad = fit_rows(TASKS["jsquad"], tiny_tokenizer, jsquad, limit, "train", progress=False)
+    assert tokenized_lengths[0] <= bound, tokenized_lengths[0]   # before: the whole 3,000,000 characters
+    assert got_marc.shortened == 1 and got_marc.rows[0]["meta"]["cut_chars"] > 2_990_000
+    assert "徳川家康" in got_jsquad.rows[0]["meta"]["fields"]["context"]
+
+
+def test_a_stretch_gives_the_row_reading_the_whole_field_gives(tiny_tokenizer):
+    # The precut changes how much is read, not the row: the same cut as the rule without it.
+    import sys as _sys
+    _sys.path.insert(0, os.path.dirname(__file__))
+    from prompts.data import convert
+    from prompts.fit import fit_rows
+    from prompts.tasks import TASKS
+    from tests.test_fit import ref_shorten
+    rows, _ = convert(TASKS["marc"], [(f"x:{i}", {"review_id": f"r{i}", "sentence": "とても良い商品でした。" * n,
+                                                   "label": i % 2}) for i, n in enumerate((1_000, 3_000, 9_000))])
+    for limit in (60, 200):
+        got = fit_rows(TASKS["marc"], tiny_tokenizer, rows, limit, "train", progress=False)
+        assert got.rows == [ref_shorten(TASKS["marc"], tiny_tokenizer, r, limit)[0] for r in rows]
