@@ -2,9 +2,10 @@
 reading and one copy of the answer per particle cut) against today's, on the same answers.
 
 Two checks: (1) agreement, answer for answer, on every gold answer of the bundled JGLUE fixtures and the dev
-sample, and on generated answers ending in up to 12 particles, spaces, 、 and 。 (the new rule must give
-exactly the old rule's output on all of them); (2) the time of both on hostile answers of growing size (a
-run of spaces inside the answer; 「東京」 + 「での」 × n), with the old rule stopped past `--budget` seconds.
+sample, and on generated answers ending in up to EXACT_CUTS particles, spaces, 、 and 。 (the new rule must
+give exactly the old rule's output on all of them), and how often the two differ on longer chains; (2) the
+time of both on hostile answers of growing size (a run of spaces inside the answer; 「東京」 + 「での」 × n),
+the old rule stopped past `--budget` seconds.
 
 Example: `python bench/jsquad_postprocess.py` (about a minute on 2 cores); `--quick` for smaller sizes.
 """
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from eval import mecab  # noqa: E402
-from eval.postprocess import FUNCTION_WORD, PARTICLES, strip_trailing_particles  # noqa: E402
+from eval.postprocess import EXACT_CUTS, FUNCTION_WORD, PARTICLES, strip_trailing_particles  # noqa: E402
 
 OLD_EDGES = re.compile(r"^[\s、。]+|[\s、。]+$")
 
@@ -54,12 +55,13 @@ def fixture_answers() -> list[str]:
     return out
 
 
-def generated_answers(n: int, seed: int = 0) -> list[str]:
+def generated_answers(n: int, seed: int = 0, shortest: int = 0, longest: int = 12) -> list[str]:
     rng = random.Random(seed)
     heads = ["東京", "東京都", "明治時代", "1877年", "学生", "有機物スープ", "6歳から15歳まで", "弟子をとること",
              "京都大学", "もの", "の", "abc", "ＡＢＣ", "東京の大学"]
     tails = list(PARTICLES) + ["、", "。", " ", "　", "まで", "です", "など", "での", "には", "とも"]
-    return [rng.choice(heads) + "".join(rng.choice(tails) for _ in range(rng.randint(0, 12))) for _ in range(n)]
+    return [rng.choice(heads) + "".join(rng.choice(tails) for _ in range(rng.randint(shortest, longest)))
+            for _ in range(n)]
 
 
 def timed(fn, text: str, budget: float) -> float | None:
@@ -76,12 +78,16 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=20.0, help="the old rule is not run at sizes past this")
     args = ap.parse_args()
 
-    answers = fixture_answers() + generated_answers(500 if args.quick else 5000)
-    differ = [(a, old_rule(a), strip_trailing_particles(a)) for a in answers]
-    differ = [d for d in differ if d[1] != d[2]]
-    print(f"agreement: {len(answers) - len(differ)} of {len(answers)} answers give the same output")
-    for a, old, new in differ[:10]:
-        print(f"  differs: {a!r}: old {old!r}, new {new!r}")
+    n = 500 if args.quick else 5000
+    for what, answers in ((f"fixture answers and generated ones ending in up to {EXACT_CUTS} particles",
+                           fixture_answers() + generated_answers(n, longest=EXACT_CUTS)),
+                          (f"generated answers ending in {EXACT_CUTS + 1} to 40 particles (past the exact re-readings)",
+                           generated_answers(n // 5, shortest=EXACT_CUTS + 1, longest=40, seed=1))):
+        differ = [(a, old_rule(a), strip_trailing_particles(a)) for a in answers]
+        differ = [d for d in differ if d[1] != d[2]]
+        print(f"agreement, {what}: {len(answers) - len(differ)} of {len(answers)} give the same output")
+        for a, old, new in differ[:5]:
+            print(f"  differs: {a!r}: old {old!r}, new {new!r}")
 
     print("\n| answer | characters | old rule (s) | new rule (s) |\n|---|---:|---:|---:|")
     sizes = (1_000, 4_000, 16_000) if args.quick else (1_000, 4_000, 16_000, 80_000)
