@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
     e.add_argument("runs", nargs="*", help="run folders (default: all under runs/)")
     e.add_argument("--batch-size", type=int, default=16)
     e.add_argument("--backend", default="hf", help=f"one of {', '.join(BACKENDS)} "
-                   "(vllm: installed by you, in an environment of its own: README, GPU)")
+                   "(vllm: installed by you, in an environment of its own: docs/gpu.md)")
     e.add_argument("--limit", type=int, help="score only the first N rows of the split (quick checks)")
     e.add_argument("--max-new-tokens", type=int, help="override the task's generation length")
     s = sub.add_parser("score", help="score a predictions JSONL (id, raw, references); JSON on stdout")

@@ -96,13 +96,13 @@ class HFGenerator:
         return outs
 
 
-class VLLMGenerator:  # pragma: no cover - needs a GPU and the `gpu` extra
+class VLLMGenerator:  # pragma: no cover - needs a GPU and vLLM, which no extra installs (docs/gpu.md)
     def __init__(self, base_model: str, trust_remote_code: bool = False, max_lora_rank: int = 16):
         try:
             from vllm import LLM
         except ImportError:
             raise UsageError("backend 'vllm' is not installed (it cannot share Axolotl 0.19.0's environment: "
-                             "README, GPU); use --backend hf")
+                             "docs/gpu.md); use --backend hf")
         self.llm = LLM(model=base_model, enable_lora=True, max_lora_rank=max_lora_rank,
                        trust_remote_code=trust_remote_code)
         self.tokenizer = self.llm.get_tokenizer()

@@ -4,7 +4,7 @@ A task names its step in prompts/tasks.yaml (`postprocess: jsquad_answer`); each
 under that name and called as `step(raw, task)`. The raw text is always kept beside the result (`raw` and
 `prediction` in predictions.jsonl). A step registered `also_gold` is applied to the gold answers too, so
 that a gold answer given as the output always scores full marks (JSQuAD: the paper's particle stripping
-would otherwise cut the prediction and not the answer). The rules and their sources are in the README,
+would otherwise cut the prediction and not the answer). The rules and their sources are in docs/scoring.md,
 "How we score".
 
 Example: `python -c "from eval.postprocess import postprocess; print(postprocess('jsquad', '東京で</s>'))"`
