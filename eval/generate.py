@@ -90,12 +90,16 @@ class HFGenerator:
             pad = tok.pad_token_id
             ids = torch.tensor([[pad] * (width - len(w)) + w for w in whole], device=self.device)
             mask = torch.tensor([[0] * (width - len(w)) + [1] * len(w) for w in whole], device=self.device)
+            # positions count from each row's first real token, as generate() does: left padding must not
+            # shift absolute position embeddings (GPT-2)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
             keep = max(lengths) + 1  # only the last positions' logits: a 150k vocabulary over a long prompt
+            inputs = {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
             with torch.inference_mode():
                 try:
-                    logits = self.model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+                    logits = self.model(**inputs, logits_to_keep=keep).logits
                 except TypeError:  # an architecture without logits_to_keep
-                    logits = self.model(input_ids=ids, attention_mask=mask).logits
+                    logits = self.model(**inputs).logits
             logprobs = torch.log_softmax(logits[:, -keep:, :].float(), dim=-1)
             for i, n in enumerate(lengths):
                 targets = ids[i, width - n:]

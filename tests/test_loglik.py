@@ -23,6 +23,22 @@ def gen(tiny_model):
     return g
 
 
+@pytest.fixture(scope="module")
+def gpt2_gen(tiny_model, tmp_path_factory):
+    """A random GPT-2 (absolute position embeddings, as llm-jp-13b) on the tiny tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+    out = tmp_path_factory.mktemp("gpt2")
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=1024, n_embd=32, n_layer=2, n_head=2,
+                               bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)).save_pretrained(out)
+    tok.save_pretrained(out)
+    g = HFGenerator(str(out))
+    g.model = g.base
+    return g
+
+
 def marc_rows(n: int = 6) -> list[dict]:
     task = get_task("marc")
     lines = (ROOT / "prompts" / "samples" / "marc" / "validation.jsonl").read_text(encoding="utf-8").splitlines()
@@ -46,7 +62,9 @@ def direct(gen, prompt: str, label: str) -> float:
     return sum(float(logprobs[t - 1, whole[t]]) for t in range(len(ctx), len(whole)))
 
 
-def test_label_logliks_equal_a_direct_computation(gen):
+@pytest.mark.parametrize("which", ["gen", "gpt2_gen"])
+def test_label_logliks_equal_a_direct_computation(which, request):
+    gen = request.getfixturevalue(which)
     rows = marc_rows()
     labels = get_task("marc").label_words
     assert len({len(r["prompt"]) for r in rows}) > 1  # prompts of different lengths: padding is exercised
