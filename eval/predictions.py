@@ -80,6 +80,10 @@ def load_for_scoring(task: str, path: Path) -> list[dict]:
             raise DataError(f"{path}:{lineno}: 'references' must be a non-empty list of strings")
         if not isinstance(obj["raw"], str):
             raise DataError(f"{path}:{lineno}: 'raw' must be a string")
+        ll = obj.get("label_loglik")
+        if ll is not None and not (isinstance(ll, dict) and ll and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in ll.values())):
+            raise DataError(f"{path}:{lineno}: 'label_loglik' must map each label word to a number")
         rows.append({**obj, "prediction": postprocess(task, obj["raw"]), "extracted": extract(task, obj["raw"])})
     if repeated:
         print(f"[jaft] warning: {path}: {repeated} lines repeat an id already seen; each id scored once "

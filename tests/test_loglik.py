@@ -94,3 +94,12 @@ def test_a_file_without_label_logliks_leaves_the_metric_out(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text(json.dumps({"id": "1", "raw": "positive", "references": ["positive"]}) + "\n")
     assert score_rows("marc", load_for_scoring("marc", path)) == {"n": 1, "accuracy": 1.0}
+
+
+def test_a_damaged_label_loglik_is_a_one_line_error(tmp_path):
+    from jaft.common import DataError
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"id": "1", "raw": "positive", "references": ["positive"],
+                                "label_loglik": {"positive": "high"}}) + "\n")
+    with pytest.raises(DataError, match="p.jsonl:1: 'label_loglik' must map each label word to a number"):
+        load_for_scoring("marc", path)
