@@ -81,7 +81,7 @@ def score(task: str, path: Path, rows_out: Path | None) -> None:
     rows = load_for_scoring(task, path)
     per_row = [row_scores(task, r) for r in rows]
     if rows_out is not None:
-        keep = ("id", "raw", "new_tokens", "prediction", "references")
+        keep = ("id", "raw", "new_tokens", "extracted", "prediction", "label_loglik", "references")
         lines = [json_line({**{k: r[k] for k in keep if k in r},
                             "references_scored": gold_answers(task, r["references"]), "metrics": s})
                  for r, s in zip(rows, per_row)]

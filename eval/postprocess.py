@@ -105,11 +105,16 @@ def strip_trailing_particles(text: str) -> str:
         text = strip_edges(text[: -len(surface)])
 
 
+def jsquad_extract(raw: str) -> str:
+    """JSQuAD, what the model answered: special tokens out, leading whitespace and newlines out, first line
+    (the leaderboard metrics read this, before the paper's stripping)."""
+    return first_line(drop_special_tokens(raw).lstrip())
+
+
 @lru_cache(maxsize=65536)
 def jsquad_answer(raw: str) -> str:
-    """JSQuAD: special tokens out, leading whitespace and newlines out, first line, edges and trailing
-    particles stripped."""
-    return strip_trailing_particles(first_line(drop_special_tokens(raw).lstrip()))
+    """JSQuAD: the extracted answer with its edges and trailing particles stripped."""
+    return strip_trailing_particles(jsquad_extract(raw))
 
 
 # ---- XL-Sum ------------------------------------------------------------------------------------------------
@@ -123,20 +128,23 @@ Step = Callable[[str, object], str]     # (raw text, prompts.Task) -> prediction
 STEPS: dict[str, Step] = {}
 
 
-def step(name: str, *, also_gold: bool = False):
+def step(name: str, *, also_gold: bool = False, extract: Step | None = None):
     """Register a post-processing step under `name`; a second step under a name already taken is refused.
-    `also_gold`: the gold answers go through it too."""
+    `also_gold`: the gold answers go through it too. `extract`: the part of the step that finds the answer
+    in the output, before any clean-up a paper adds (default: the whole step)."""
     def register(fn: Step) -> Step:
         if name in STEPS:
             raise ValueError(f"post-processing step '{name}' is registered twice")
         fn.also_gold = also_gold
+        fn.extract = extract or fn
         STEPS[name] = fn
         return fn
     return register
 
 
 step("label_first")(lambda raw, task: label_first(raw, task.label_words))
-step("jsquad_answer", also_gold=True)(lambda raw, task: jsquad_answer(raw))
+step("jsquad_answer", also_gold=True, extract=lambda raw, task: jsquad_extract(raw))(
+    lambda raw, task: jsquad_answer(raw))
 step("before_closing_quotes")(lambda raw, task: before_closing_quotes(raw))
 
 
@@ -151,6 +159,13 @@ def postprocess(task: str, raw: str) -> str:
     """The prediction for `raw` under the step the task names."""
     t = get_task(task)
     return get_step(t)(raw, t)
+
+
+def extract(task: str, raw: str) -> str:
+    """The answer as the task's step finds it in `raw`, before the paper's clean-up (JSQuAD: no particle
+    stripping; XL-Sum: the summary before the closing quotes, as the step itself)."""
+    t = get_task(task)
+    return get_step(t).extract(raw, t)
 
 
 def gold_answers(task: str, references: list) -> list:
