@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
     e.add_argument("runs", nargs="*", help="run folders (default: all under runs/)")
     e.add_argument("--batch-size", type=int, default=16)
     e.add_argument("--backend", default="hf", help=f"one of {', '.join(BACKENDS)} "
-                   "(vllm: installed by you, in an environment of its own: README, GPU)")
+                   "(vllm: installed by you, in an environment of its own: docs/gpu.md)")
     e.add_argument("--limit", type=int, help="score only the first N rows of the split (quick checks)")
     e.add_argument("--max-new-tokens", type=int, help="override the task's generation length")
     s = sub.add_parser("score", help="score a predictions JSONL (id, raw, references); JSON on stdout")
@@ -83,7 +83,7 @@ def score(task: str, path: Path, rows_out: Path | None) -> None:
         raise DataError(f"{path}: no predictions in it (the file is empty or blank); nothing to score")
     per_row = [row_scores(task, r) for r in rows]
     if rows_out is not None:
-        keep = ("id", "raw", "new_tokens", "prediction", "references")
+        keep = ("id", "raw", "new_tokens", "extracted", "prediction", "label_loglik", "references")
         lines = [json_line({**{k: r[k] for k in keep if k in r},
                             "references_scored": gold_answers(task, r["references"]), "metrics": s})
                  for r, s in zip(rows, per_row)]

@@ -4,7 +4,7 @@ A task names its step in prompts/tasks.yaml (`postprocess: jsquad_answer`); each
 under that name and called as `step(raw, task)`. The raw text is always kept beside the result (`raw` and
 `prediction` in predictions.jsonl). A step registered `also_gold` is applied to the gold answers too, so
 that a gold answer given as the output always scores full marks (JSQuAD: the paper's particle stripping
-would otherwise cut the prediction and not the answer). The rules and their sources are in the README,
+would otherwise cut the prediction and not the answer). The rules and their sources are in docs/scoring.md,
 "How we score".
 
 Example: `python -c "from eval.postprocess import postprocess; print(postprocess('jsquad', '東京で</s>'))"`
@@ -206,11 +206,16 @@ def strip_trailing_particles(text: str) -> str:
         end = _cut_run(text, start, end)
 
 
+def jsquad_extract(raw: str) -> str:
+    """JSQuAD, what the model answered: special tokens out, leading whitespace and newlines out, first line
+    (the leaderboard metrics read this, before the paper's stripping)."""
+    return first_line(drop_special_tokens(raw).lstrip())
+
+
 @lru_cache(maxsize=65536)
 def jsquad_answer(raw: str) -> str:
-    """JSQuAD: special tokens out, leading whitespace and newlines out, first line, edges and trailing
-    particles stripped."""
-    return strip_trailing_particles(first_line(drop_special_tokens(raw).lstrip()))
+    """JSQuAD: the extracted answer with its edges and trailing particles stripped."""
+    return strip_trailing_particles(jsquad_extract(raw))
 
 
 # ---- XL-Sum ------------------------------------------------------------------------------------------------
@@ -224,20 +229,23 @@ Step = Callable[[str, object], str]     # (raw text, prompts.Task) -> prediction
 STEPS: dict[str, Step] = {}
 
 
-def step(name: str, *, also_gold: bool = False):
+def step(name: str, *, also_gold: bool = False, extract: Step | None = None):
     """Register a post-processing step under `name`; a second step under a name already taken is refused.
-    `also_gold`: the gold answers go through it too."""
+    `also_gold`: the gold answers go through it too. `extract`: the part of the step that finds the answer
+    in the output, before any clean-up a paper adds (default: the whole step)."""
     def register(fn: Step) -> Step:
         if name in STEPS:
             raise ValueError(f"post-processing step '{name}' is registered twice")
         fn.also_gold = also_gold
+        fn.extract = extract or fn
         STEPS[name] = fn
         return fn
     return register
 
 
 step("label_first")(lambda raw, task: label_first(raw, task.label_words))
-step("jsquad_answer", also_gold=True)(lambda raw, task: jsquad_answer(raw))
+step("jsquad_answer", also_gold=True, extract=lambda raw, task: jsquad_extract(raw))(
+    lambda raw, task: jsquad_answer(raw))
 step("before_closing_quotes")(lambda raw, task: before_closing_quotes(raw))
 
 
@@ -252,6 +260,13 @@ def postprocess(task: str, raw: str) -> str:
     """The prediction for `raw` under the step the task names."""
     t = get_task(task)
     return get_step(t)(raw, t)
+
+
+def extract(task: str, raw: str) -> str:
+    """The answer as the task's step finds it in `raw`, before the paper's clean-up (JSQuAD: no particle
+    stripping; XL-Sum: the summary before the closing quotes, as the step itself)."""
+    t = get_task(task)
+    return get_step(t).extract(raw, t)
 
 
 def gold_answers(task: str, references: list) -> list:

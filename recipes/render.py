@@ -15,7 +15,7 @@ from recipes.runs import DEFAULT_SEED, RunSpec
 from recipes.models import DEFAULT_CAP_MB
 
 HERE = Path(__file__).parent
-# Choices the paper does not state: Axolotl's LoRA-example conventions (README, "conventions").
+# Choices the paper does not state: Axolotl's LoRA-example conventions (docs/scoring.md, "conventions").
 DEFAULTS = {
     "lora": {"r": 16, "alpha": 32, "dropout": 0.05},
     "num_epochs": 10,

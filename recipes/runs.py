@@ -61,7 +61,7 @@ class RunSpec:
     @property
     def sequence_len(self) -> int:
         """The paper gives train lengths for XL-Sum only (1,700 for 7B, 1,024 for 13B); jaft applies the
-        same per-model length to MARC-ja and JSQuAD, whose rows nearly all fit (README: conventions)."""
+        same per-model length to MARC-ja and JSQuAD, whose rows nearly all fit (docs/scoring.md: conventions)."""
         if self.full:
             return self.model.native_context
         if self.variant and self.variant.startswith("len"):

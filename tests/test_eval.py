@@ -53,12 +53,15 @@ def test_eval_writes_predictions_and_scores_per_epoch(evaluated):
     for epoch in (1, 2):
         rows = [json.loads(l) for l in (run / f"eval/epoch-{epoch}/predictions.jsonl").read_text().splitlines()]
         assert len(rows) == 56 and len({r["id"] for r in rows}) == 56
-        assert set(rows[0]) == {"id", "prompt", "raw", "new_tokens", "prediction", "references"}
+        assert set(rows[0]) == {"id", "prompt", "raw", "new_tokens", "prediction", "references", "label_loglik"}
         assert all(0 <= r["new_tokens"] <= 8 for r in rows)
         epoch_scores = json.loads((run / f"eval/epoch-{epoch}/scores.json").read_text())
         assert epoch_scores["epoch"] == epoch and epoch_scores["n"] == 56 and epoch_scores["split"] == "validation"
         acc = sum(r["prediction"] == r["references"][0] for r in rows) / 56
         assert epoch_scores["metrics"]["accuracy"] == pytest.approx(acc)
+        # the likelier label, from the log-likelihoods the same pass wrote into the file
+        likelier = sum(max(r["label_loglik"], key=r["label_loglik"].get) == r["references"][0] for r in rows) / 56
+        assert epoch_scores["metrics"]["marc_loglik_accuracy"] == pytest.approx(likelier)
         unparsed = sum(r["prediction"] not in ("positive", "negative") for r in rows)
         assert epoch_scores["diagnostics"]["unparsed"]["count"] == unparsed
         # the epoch's own cost: generation and scoring time, examples per second
