@@ -275,16 +275,17 @@ def test_offline_without_the_model_in_the_cache(workdir, verb):
     refused_before_fitting(proc, workdir, verb[1], "offline (HF_HUB_OFFLINE=1)", "HF_HOME", "empty-hf-home")
 
 
-@pytest.mark.parametrize("status, code, says", [
-    (401, "GatedRepo", ("gated", "hf auth login", "/meta-llama/Llama-2-7b-hf, then")),
-    (403, "GatedRepo", ("gated", "hf auth login")),
-    (404, "RepoNotFound", ("not found on the hub", "check the hub id in recipes/models.yaml")),
-    (401, "RepoNotFound", ("not found on the hub",)),
+@pytest.mark.parametrize("verb, status, code, says", [
+    ("train", 401, "GatedRepo", ("gated", "hf auth login", "/meta-llama/Llama-2-7b-hf, then")),
+    ("prepare", 403, "GatedRepo", ("gated", "hf auth login")),
+    ("prepare", 404, "RepoNotFound", ("not found on the hub", "check the hub id in recipes/models.yaml")),
+    ("prepare", 401, "RepoNotFound", ("not found on the hub",)),
 ])
-def test_gated_or_missing_model_on_the_hub(workdir, status, code, says):
+def test_gated_or_missing_model_on_the_hub(workdir, verb, status, code, says):
+    args = ("train", "llama2-7b", "marc", "2e-4") if verb == "train" else ("prepare", "llama2-7b", "marc")
     with hub_answering(status, code) as (endpoint, requests):
         env = model_load_env(workdir, HF_HUB_OFFLINE="0", HF_ENDPOINT=endpoint)
-        proc = cli("recipes", "train", "llama2-7b", "marc", "2e-4", cwd=workdir, env=env)
+        proc = cli("recipes", *args, cwd=workdir, env=env)
     assert any("meta-llama/Llama-2-7b-hf" in r for r in requests)       # it asked the stand-in hub
     refused_before_fitting(proc, workdir, "llama2-7b (meta-llama/Llama-2-7b-hf)", *says)
 
@@ -389,7 +390,7 @@ def test_fitting_keeps_the_answer_in_the_window_and_counts_it(long_jsquad, tiny_
     assert [r for r in got.rows if r["id"] not in ("long-end", "long-start")] == rows[:-3]
 
 
-def test_just_prepare_counts_rows_cut_around_their_answer_and_shows_a_row(long_jsquad):
+def test_just_prepare_counts_rows_cut_around_their_answer_and_shows_a_row(long_jsquad, monkeypatch):
     proc = cli("recipes", "prepare", "tiny", "jsquad", "--show", "long-end", cwd=long_jsquad,
                env={"JAFT_DATA": str(long_jsquad / "data")})
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -400,12 +401,17 @@ def test_just_prepare_counts_rows_cut_around_their_answer_and_shows_a_row(long_j
     assert "(training, context cut by " in shown and "(around the answer)" in shown
     assert "[prompt]\n### Instruction:\nContext: " in shown and "Question: 江戸幕府を開いたのは誰か？" in shown
     assert "[response]\n徳川家康" in shown and "江戸幕府を開いたのは徳川家康である。" in shown
-    dropped = cli("recipes", "prepare", "tiny", "jsquad", "--show", "huge-answer", cwd=long_jsquad,
-                  env={"JAFT_DATA": str(long_jsquad / "data")})
-    assert "--- train row huge-answer (training): dropped by fitting" in dropped.stdout
-    missing = cli("recipes", "prepare", "tiny", "jsquad", "--show", "nope", cwd=long_jsquad,
-                  env={"JAFT_DATA": str(long_jsquad / "data")})
-    assert missing.returncode == 2 and "no row with id 'nope'" in one_line_error(missing)
+    # the same command in this process (the rows are cached now): a dropped row, an id no split has
+    from jaft.common import UsageError
+    from recipes.rows import prepare
+    from recipes.runs import RunSpec
+    monkeypatch.setenv("JAFT_DATA", str(long_jsquad / "data"))
+    spec = RunSpec.parse("tiny", "jsquad", "2e-4")
+    lines, shown = prepare(spec, show="huge-answer")
+    assert all("(cache hit)" in line for line in lines[:3])
+    assert "--- train row huge-answer (training): dropped by fitting (it cannot fit, or its answer cannot)" in shown
+    with pytest.raises(UsageError, match="no row with id 'nope' in jsquad's train, validation splits"):
+        prepare(spec, show="nope")
 
 
 def test_the_fitting_rule_version_changed():
