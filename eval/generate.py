@@ -48,7 +48,7 @@ class HFGenerator:
 
         self.torch = torch
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        from recipes.hub import load_or_explain  # offline, gated, not found: one line
+        from recipes import load_or_explain  # offline, gated, not found: one line
         self.tokenizer = load_or_explain(base_model, lambda: AutoTokenizer.from_pretrained(
             base_model, trust_remote_code=trust_remote_code))
         self.tokenizer.padding_side = "left"  # decoder-only: new tokens must follow every prompt directly
