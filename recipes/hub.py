@@ -40,9 +40,13 @@ def _offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
+def _transport(error: BaseException) -> bool:
+    """httpx's connection and timeout errors (huggingface_hub's client), without importing httpx."""
+    return any(c.__name__ == "TransportError" and c.__module__.startswith("httpx") for c in type(error).__mro__)
+
+
 def explain(base_model: str, error: BaseException) -> UsageError | None:
     """The one-line error for a failed load of `base_model`, or None when the cause is not the hub's."""
-    import httpx
     from huggingface_hub import constants
     from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, OfflineModeIsEnabled,
                                         RepositoryNotFoundError, RevisionNotFoundError)
@@ -63,7 +67,7 @@ def explain(base_model: str, error: BaseException) -> UsageError | None:
         if isinstance(e, (OfflineModeIsEnabled, LocalEntryNotFoundError)) and _offline():
             return UsageError(f"{what}: offline (HF_HUB_OFFLINE=1) and not in the cache; download it once "
                               f"online (unset HF_HUB_OFFLINE), or use {cache}")
-        if isinstance(e, (OfflineModeIsEnabled, LocalEntryNotFoundError, ConnectionError, httpx.TransportError)) or (
+        if isinstance(e, (OfflineModeIsEnabled, LocalEntryNotFoundError, ConnectionError)) or _transport(e) or (
                 isinstance(e, RuntimeError) and "client has been closed" in str(e)):  # httpx after a failed retry
             return UsageError(f"{what}: the hub ({constants.ENDPOINT}) cannot be reached and it is not in the "
                               f"cache; connect, or use {cache}")
