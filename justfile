@@ -45,6 +45,10 @@ score *args:
 report *args:
     @exec {{py}} -m report "$@"
 
+# one epoch as a PEFT adapter + model card (--merge: and a merged model): just export runs/calm2-marc-lr2e-4
+export *args:
+    @exec {{py}} -m report.export "$@"
+
 # memory plan: the longest sequence under the cap per model and setting
 plan *args:
     @exec {{py}} -m recipes plan "$@"
