@@ -4,6 +4,8 @@
 set positional-arguments
 set dotenv-load := false
 export AXOLOTL_DO_NOT_TRACK := "1"
+# W&B stays off for every verb; `--track wandb` restores the user's own WANDB_MODE, kept here (recipes/tracking.py).
+export JAFT_WANDB_MODE := env("WANDB_MODE", "")
 export WANDB_MODE := "disabled"
 export HF_HUB_DISABLE_TELEMETRY := "1"
 export RAY_USAGE_STATS_ENABLED := "0"

@@ -189,7 +189,6 @@ def after_train(run_dir: Path, manifest: dict, track: str | None) -> None:
     cost = {k: v for k, v in (manifest.get("cost") or {}).items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
     client.log_batch(run_id, metrics=[Metric(f"cost.{k}", float(v), now, 0) for k, v in cost.items()])
-    client.set_tag(run_id, "jaft.status", manifest.get("status", "unknown"))
     for name in ("recipe.yaml", "run.json"):
         if (run_dir / name).is_file():
             client.log_artifact(run_id, str(run_dir / name))

@@ -147,11 +147,9 @@ def record(spec: RunSpec, **fields) -> bool:
         return False
 
 
-def _end_tracking(spec: RunSpec, cfg: dict, code: int, signum, cost: dict, track: str | None) -> None:
+def _end_tracking(spec: RunSpec, cost: dict, track: str | None) -> None:
     if track:
-        tracking.after_train(spec.dir, {**manifest.read(spec.dir), "cost": cost,
-                                        "status": "interrupted" if signum else "ended" if code == 0 else "failed"},
-                             track)
+        tracking.after_train(spec.dir, {**manifest.read(spec.dir), "cost": cost}, track)
 
 
 def launch(spec: RunSpec, cfg: dict, recipe: Path, resumed: bool, lock: RunLock, *, track_env: dict | None = None,
@@ -178,7 +176,7 @@ def launch(spec: RunSpec, cfg: dict, recipe: Path, resumed: bool, lock: RunLock,
         log.close()
     cost = meter.stop()
     try:
-        _end_tracking(spec, cfg, code, signum, cost, track)
+        _end_tracking(spec, cost, track)
     except Exception as e:  # noqa: BLE001 - a tracker that fails never fails the training it watched
         print(f"warning: {spec.id}: tracking: {type(e).__name__}: {str(e).splitlines()[0][:200]}", file=sys.stderr)
     if signum is not None:

@@ -1,0 +1,97 @@
+"""Opt-in tracking: the switch and what it may record (fast), and a tiny run trained and evaluated with
+`--track mlflow` whose metrics are read back with MLflow's own client (e2e)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from jaft.common import UsageError
+from recipes import tracking
+from tests.conftest import SAMPLES, SECRET, just
+
+RUN = "runs/tiny-marc-lr2e-4"
+
+
+@pytest.mark.parametrize("flag, env, want", [(None, None, None), (None, "off", None), ("", "mlflow", None),
+                                             ("mlflow", None, "mlflow"), (None, "mlflow", "mlflow"),
+                                             ("wandb", "off", "wandb")])
+def test_off_unless_asked(monkeypatch, flag, env, want):
+    if env is None:
+        monkeypatch.delenv("JAFT_TRACK", raising=False)
+    else:
+        monkeypatch.setenv("JAFT_TRACK", env)
+    assert tracking.requested(flag) == want
+
+
+def test_unknown_tracker_is_one_line(monkeypatch):
+    monkeypatch.setenv("JAFT_TRACK", "tensorboard")
+    with pytest.raises(UsageError, match="unknown tracker .* 'tensorboard'; valid: mlflow, wandb"):
+        tracking.requested(None)
+
+
+def test_no_credentials_recorded():
+    assert tracking.public_uri("https://alice:s3cret@mlflow.example.com:5000/x") == "https://mlflow.example.com:5000/x"
+    assert tracking.public_uri("sqlite:////p/mlruns/mlflow.db") == "sqlite:////p/mlruns/mlflow.db"
+    # the recipe names no store: its address goes to Axolotl through the environment only
+    assert tracking.recipe_keys("mlflow", "r") == {"use_mlflow": True, "mlflow_run_name": "r"}
+    assert tracking.recipe_keys(None, "r") == {}
+
+
+@pytest.mark.parametrize("env, want", [({"JAFT_WANDB_MODE": "offline", "WANDB_MODE": "disabled"}, "offline"),
+                                       ({"JAFT_WANDB_MODE": "", "WANDB_MODE": "disabled"}, None),
+                                       ({"WANDB_MODE": "offline"}, "offline")])
+def test_wandb_mode_is_the_users(monkeypatch, env, want):
+    """The justfile pins WANDB_MODE=disabled; --track wandb gives back the user's (or wandb's default)."""
+    monkeypatch.delenv("JAFT_WANDB_MODE", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert tracking.wandb_mode() == {"WANDB_MODE": want}
+
+
+@pytest.mark.e2e
+def test_tracked_run_in_mlflow(tmp_path, tiny_model):
+    """`just train --track mlflow` then `just eval --track mlflow`: one MLflow run in the default store
+    (mlruns/ here) with the recipe as parameters, Axolotl's loss curve, jaft's metrics at step = epoch, the
+    cost, the recipe and predictions as files; nothing secret in the store or the run folder."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+    from prompts.data import prepare
+    from prompts.tasks import TASKS
+
+    prepare(TASKS["marc"], SAMPLES / "marc", tmp_path / "data" / "marc")
+    env = {"HF_TOKEN": SECRET, "WANDB_API_KEY": SECRET, "MLFLOW_TRACKING_URI": ""}
+    proc = just("train", "tiny", "marc", "2e-4", "--epochs", "1", "--track", "mlflow", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = just("eval", RUN, "--track", "mlflow", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    run_json = json.loads((tmp_path / RUN / "run.json").read_text())
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    assert run_json["tracking"]["mlflow"]["tracking_uri"] == uri
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(experiment_names=["jaft"])
+    assert len(runs) == 1 and runs.loc[0, "run_id"] == run_json["tracking"]["mlflow"]["run_id"]
+    row = runs.loc[0]
+    assert row["tags.mlflow.runName"] == "tiny-marc-lr2e-4" and row["params.run.model"] == "tiny"
+    assert float(row["params.recipe.learning_rate"]) == 2e-4 and row["params.recipe.use_mlflow"] == "true"
+
+    client = MlflowClient(uri)
+    run_id = row["run_id"]
+    scores = json.loads((tmp_path / RUN / "scores.json").read_text())
+    history = client.get_metric_history(run_id, "accuracy")
+    assert [(m.step, m.value) for m in history] == [(1, scores["epochs"][0]["metrics"]["accuracy"])]
+    assert [m.step for m in client.get_metric_history(run_id, "val_loss")] == [1]
+    assert client.get_metric_history(run_id, "loss") or client.get_metric_history(run_id, "train_loss")  # Axolotl's
+    assert client.get_metric_history(run_id, "cost.wall_s")[0].value > 0
+    files = {f.path for f in client.list_artifacts(run_id)} | {f.path for f in client.list_artifacts(run_id, "eval")}
+    files |= {f.path for f in client.list_artifacts(run_id, "eval/epoch-1")}
+    assert {"recipe.yaml", "run.json", "scores.json", "eval/epoch-1/predictions.jsonl"} <= files
+
+    # a second eval logs nothing twice
+    proc = just("eval", RUN, "--track", "mlflow", cwd=tmp_path, env=env)
+    assert proc.returncode == 0 and len(client.get_metric_history(run_id, "accuracy")) == 1
+    for root in (tmp_path / "mlruns", tmp_path / RUN):
+        for path in root.rglob("*"):
+            if path.is_file():
+                assert SECRET.encode() not in path.read_bytes(), path
