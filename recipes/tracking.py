@@ -160,10 +160,7 @@ def start_train(run_dir: Path, manifest: dict, cfg: dict, track: str | None) -> 
         return {"MLFLOW_TRACKING_URI": mlflow_uri(record["mlflow"]["tracking_uri"]),
                 "MLFLOW_RUN_ID": run_id}, record
     if track == "wandb":
-        rec = record.get("wandb") or {"run_id": uuid.uuid4().hex[:12]}
-        rec.update({k: os.environ[v] for k, v in (("project", "WANDB_PROJECT"), ("entity", "WANDB_ENTITY"))
-                    if os.environ.get(v)})
-        record["wandb"] = rec
+        rec = record["wandb"] = _wandb_record(record.get("wandb"))
         env = {"WANDB_RUN_ID": rec["run_id"], "WANDB_RESUME": "allow"}
         return {**env, **wandb_mode()}, record
     return {}, record
@@ -244,11 +241,20 @@ def _mlflow_eval(client, run_id: str, run_dir: Path, scores: dict) -> None:
     say(f"{scores['run_id']}: {len(new)} epoch(s) logged to MLflow run {run_id}")
 
 
+def _wandb_record(recorded: dict | None) -> dict:
+    """The run's W&B run: its id (made by jaft, so that train and eval share it), project and entity."""
+    rec = dict(recorded or {"run_id": uuid.uuid4().hex[:12]})
+    for key, var in (("project", "WANDB_PROJECT"), ("entity", "WANDB_ENTITY")):
+        if os.environ.get(var) and key not in rec:
+            rec[key] = os.environ[var]
+    return rec
+
+
 def _wandb_eval(run_dir: Path, manifest: dict, scores: dict, update_manifest) -> None:
     import wandb
 
     tracking = dict(manifest.get("tracking") or {})
-    rec = dict(tracking.get("wandb") or {"run_id": uuid.uuid4().hex[:12]})
+    rec = _wandb_record(tracking.get("wandb"))
     done = set(rec.get("epochs_logged") or [])
     new = [e for e in scores["epochs"] if e["epoch"] not in done]
     if not new:

@@ -96,3 +96,33 @@ def test_tracked_run_in_mlflow(tmp_path, tiny_model):
         for path in root.rglob("*"):
             if path.is_file():
                 assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_wandb_eval_logs_offline_once(tmp_path, monkeypatch):
+    """`just eval --track wandb` with WANDB_MODE=offline: jaft's metrics per epoch go into the run's W&B run
+    (on disk), recorded in run.json, each epoch once; the API key in the environment is written nowhere."""
+    from recipes.manifest import update
+
+    run = tmp_path / RUN
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"run_id": "tiny-marc-lr2e-4", "model": "tiny", "task": "marc",
+                                              "status": "finished"}))
+    epochs = [{"epoch": 1, "metrics": {"accuracy": 0.625}, "val_loss": 2.5},
+              {"epoch": 2, "metrics": {"accuracy": 0.8125}, "val_loss": 1.25}]
+    (run / "scores.json").write_text(json.dumps({"run_id": "tiny-marc-lr2e-4", "metric": "accuracy",
+                                                 "epochs": epochs, "best": epochs[1]}))
+    for k, v in {"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_API_KEY": SECRET,
+                 "WANDB_PROJECT": "jaft-test"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("JAFT_WANDB_MODE", raising=False)
+    tracking.after_eval(run, "wandb", lambda **f: update(run, **f))
+    rec = json.loads((run / "run.json").read_text())["tracking"]["wandb"]
+    assert rec["epochs_logged"] == [1, 2] and rec["project"] == "jaft-test"
+    [log] = list(tmp_path.glob(f"wandb/offline-run-*-{rec['run_id']}/run-{rec['run_id']}.wandb"))
+    data = log.read_bytes()
+    assert b"jaft/accuracy" in data and b"0.8125" in data and b"jaft/epoch" in data
+    tracking.after_eval(run, "wandb", lambda **f: update(run, **f))  # nothing new: no second W&B run
+    assert len(list(tmp_path.glob("wandb/offline-run-*"))) == 1
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
