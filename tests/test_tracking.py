@@ -126,3 +126,26 @@ def test_wandb_eval_logs_offline_once(tmp_path, monkeypatch):
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_sweep_is_the_parent_of_its_runs(tmp_path, monkeypatch):
+    """`just sweep --track mlflow`: one sweep run; each run it trains is its child (mlflow.parentRunId), in
+    the same store, through the environment the sweep's steps inherit."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    for var in ("JAFT_TRACK", tracking.PARENT_VAR):
+        monkeypatch.setenv(var, "")  # restored after the test: start_sweep sets them for the steps
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    parent = tracking.start_sweep("mlflow", "sweep-test")
+    assert parent and tracking.requested(None) == "mlflow"
+    run_dir = tmp_path / RUN
+    cfg = {"learning_rate": 2e-4, "lora_target_modules": ["q_proj"], "plugins": ["x"]}
+    env, record = tracking.start_train(run_dir, {"run_id": "tiny-marc-lr2e-4", "model": "tiny"}, cfg, "mlflow")
+    assert env == {"MLFLOW_TRACKING_URI": uri, "MLFLOW_RUN_ID": record["mlflow"]["run_id"]}
+    tracking.end_sweep(parent, failed=0)
+    client = MlflowClient(uri)
+    child = client.get_run(record["mlflow"]["run_id"])
+    assert child.data.tags["mlflow.parentRunId"] == parent
+    assert child.data.params["recipe.lora_target_modules"] == '["q_proj"]' and "recipe.plugins" not in child.data.params
+    assert client.get_run(parent).info.status == "FINISHED"
