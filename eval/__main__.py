@@ -56,8 +56,8 @@ def main(argv: list[str]) -> int:
                         ("--max-new-tokens", args.max_new_tokens)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
-    from recipes.tracking import requested
-    track = requested(args.track)
+    from recipes import tracking
+    track = tracking.requested(args.track)
     from eval.runner import eval_run, find_runs
     runs = find_runs(args.runs)
     if not runs:
