@@ -129,9 +129,14 @@ def _train_locked(spec: RunSpec, lock: RunLock, *, force: bool, epochs: int | No
         identity=wanted, error=None,
     )
     # --- tracking (recipes/tracking.py): the tracker run, reused on resume, recorded in run.json
-    track_env, record = tracking.start_train(spec.dir, manifest.read(spec.dir), cfg, track)
-    if record:
-        manifest.update(spec.dir, tracking=record)
+    try:
+        track_env, tracked = tracking.start_train(spec.dir, manifest.read(spec.dir), cfg, track)
+    except Exception as e:  # noqa: BLE001 - e.g. an unreachable MLflow server: nothing started, said in one line
+        why = f"--track {track}: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+        record(spec, status="failed", error=why)
+        raise UsageError(f"{spec.id}: {why}") from None
+    if tracked:
+        manifest.update(spec.dir, tracking=tracked)
     return launch(spec, cfg, recipe, resumed, lock, track_env=track_env, track=track)
 
 

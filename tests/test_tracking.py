@@ -149,3 +149,17 @@ def test_sweep_is_the_parent_of_its_runs(tmp_path, monkeypatch):
     assert child.data.tags["mlflow.parentRunId"] == parent
     assert child.data.params["recipe.lora_target_modules"] == '["q_proj"]' and "recipe.plugins" not in child.data.params
     assert client.get_run(parent).info.status == "FINISHED"
+
+
+def test_unreachable_store_is_one_line_before_training(fake_axolotl, monkeypatch):
+    """A store MLflow cannot use stops `just train --track mlflow` before Axolotl starts, in one line, and the
+    run says why (the next `just train` starts it again)."""
+    from recipes import read_manifest
+    from recipes.runs import RunSpec
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "nosuchscheme://store")
+    spec = RunSpec.parse("tiny", "marc", "2e-4")
+    with pytest.raises(UsageError, match=r"^tiny-marc-lr2e-4: --track mlflow: \w+"):
+        fake_axolotl(spec, epochs=1, track="mlflow")
+    state = read_manifest(spec.dir)
+    assert state["status"] == "failed" and state["error"].startswith("--track mlflow") and "tracking" not in state
