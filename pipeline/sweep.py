@@ -158,7 +158,7 @@ def run_grid(grid: list[RunSpec], args) -> int:
     say(f"{len(grid)} runs, {len(todo)} to do{where}")
     if args.dry_run:
         return 0
-    parent = tracking.start_sweep(track, f"sweep-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    parent = tracking.start_sweep(track, f"sweep-{datetime.now().strftime('%Y%m%d-%H%M%S')}") if todo else None
     if todo:
         ensure_data(sorted({s.task.name for s, _ in todo}), args.data_from)
     if ask and todo:

@@ -284,8 +284,12 @@ def start_sweep(track: str | None, name: str) -> str | None:
         os.environ.setdefault("WANDB_RUN_GROUP", name)
         return None
     uri = mlflow_uri()
-    client = _client(uri)
-    run = client.create_run(_experiment(client, uri), run_name=name, tags={"jaft.sweep": name})
+    try:
+        client = _client(uri)
+        run = client.create_run(_experiment(client, uri), run_name=name, tags={"jaft.sweep": name})
+    except Exception as e:  # noqa: BLE001 - e.g. an unreachable server: one line, before any run starts
+        raise UsageError(f"--track mlflow: {public_uri(uri)}: {type(e).__name__}: "
+                         f"{(str(e).splitlines() or [''])[0][:200]}") from None
     os.environ[PARENT_VAR] = run.info.run_id
     os.environ.setdefault("MLFLOW_TRACKING_URI", uri)  # the runs go into the same store, wherever they run
     return run.info.run_id
