@@ -39,14 +39,6 @@ def test_score_cli_unknown_task(tmp_path):
     assert proc.returncode == 2 and "unknown task 'squad'; valid: marc, jsquad, xlsum" in proc.stderr
 
 
-@pytest.fixture(scope="module")
-def evaluated(trained, tmp_path_factory):
-    project = copy_project(trained, tmp_path_factory.mktemp("eval") / "p")
-    proc = just("eval", cwd=project)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return project
-
-
 @pytest.mark.e2e
 def test_eval_writes_predictions_and_scores_per_epoch(evaluated):
     run = evaluated / RUN
