@@ -20,7 +20,8 @@ def test_score_cli_postprocesses_raw(tmp_path):
     f = write(tmp_path / "p.jsonl", [{"id": 1, "raw": "東京での<EOD|LLM-jp>", "references": ["東京"]},
                                      {"id": 2, "raw": "", "references": ["大阪"]}])
     proc = cli("eval", "score", "jsquad", str(f), cwd=tmp_path, check=True)
-    assert json.loads(proc.stdout) == {"n": 2, "f1": 0.5, "exact_match": 0.5}
+    # llm-jp-eval's char-F1 reads the answer before the particles go: token_sort_ratio("東京での", "東京") = 67
+    assert json.loads(proc.stdout) == {"n": 2, "f1": 0.5, "exact_match": 0.5, "llmjp_char_f1": 0.335}
 
 
 @pytest.mark.parametrize("line, message", [
