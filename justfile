@@ -4,6 +4,8 @@
 set positional-arguments
 set dotenv-load := false
 export AXOLOTL_DO_NOT_TRACK := "1"
+# W&B stays off for every verb; `--track wandb` restores the user's own WANDB_MODE, kept here (recipes/tracking.py).
+export JAFT_WANDB_MODE := env("WANDB_MODE", "")
 export WANDB_MODE := "disabled"
 export HF_HUB_DISABLE_TELEMETRY := "1"
 export RAY_USAGE_STATS_ENABLED := "0"
@@ -44,6 +46,10 @@ score *args:
 # Tables 3, 5, 6 + comparison, intervals, plots into reports/
 report *args:
     @exec {{py}} -m report "$@"
+
+# one epoch as a PEFT adapter + model card (--merge: and a merged model): just export runs/calm2-marc-lr2e-4
+export *args:
+    @exec {{py}} -m report.export "$@"
 
 # memory plan: the longest sequence under the cap per model and setting
 plan *args:

@@ -33,6 +33,8 @@ def main(argv: list[str]) -> int:
                    "(vllm: installed by you, in an environment of its own: docs/gpu.md)")
     e.add_argument("--limit", type=int, help="score only the first N rows of the split (quick checks)")
     e.add_argument("--max-new-tokens", type=int, help="override the task's generation length")
+    e.add_argument("--track", metavar="TRACKER", help="mlflow or wandb: log each epoch's metrics to the run's "
+                   "tracker run (default: JAFT_TRACK, else off; docs/tracking.md)")
     s = sub.add_parser("score", help="score a predictions JSONL (id, raw, references); JSON on stdout")
     s.add_argument("task", help=f"one of {', '.join(TASKS)}")
     s.add_argument("file", type=Path)
@@ -54,6 +56,8 @@ def main(argv: list[str]) -> int:
                         ("--max-new-tokens", args.max_new_tokens)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
+    from recipes import tracking
+    track = tracking.requested(args.track)
     from eval.runner import eval_run, find_runs
     runs = find_runs(args.runs)
     if not runs:
@@ -65,8 +69,10 @@ def main(argv: list[str]) -> int:
     failed = []
     for run_dir in runs:  # one run's problem (busy, a damaged file) is reported and the others go on
         try:
-            eval_run(run_dir, batch_size=args.batch_size, backend=args.backend, limit=args.limit,
-                     max_new_tokens=args.max_new_tokens)
+            done = eval_run(run_dir, batch_size=args.batch_size, backend=args.backend, limit=args.limit,
+                            max_new_tokens=args.max_new_tokens)
+            if track and done != "skipped":
+                track_eval(run_dir, track)
         except (UsageError, DataError) as e:
             print(f"error: {e}", file=sys.stderr)
             failed.append(run_dir)
@@ -74,6 +80,22 @@ def main(argv: list[str]) -> int:
         print(f"[jaft eval] {len(failed)} of {len(runs)} runs not evaluated: "
               f"{', '.join(str(r) for r in failed)}", file=sys.stderr)
     return 2 if failed else 0
+
+
+def track_eval(run_dir: Path, track: str) -> None:
+    """The run's metrics per epoch into its tracker run (recipes/tracking.py); run.json written under its lock."""
+    from recipes import RunLock, tracking
+    from recipes.manifest import update
+
+    def record(**fields):
+        with RunLock(run_dir):
+            update(run_dir, **fields)
+    try:
+        tracking.after_eval(run_dir, track, record)
+    except (UsageError, DataError):
+        raise
+    except Exception as e:  # noqa: BLE001 - a tracker that fails never fails the scores already written
+        print(f"warning: {run_dir}: tracking: {type(e).__name__}: {str(e).splitlines()[0][:200]}", file=sys.stderr)
 
 
 def score(task: str, path: Path, rows_out: Path | None) -> None:

@@ -19,10 +19,12 @@ import queue
 import subprocess
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 
 from jaft.common import UsageError, choose, run
 from pipeline.steps import StepOptions, run_one, say, state
+from recipes import tracking
 from prompts.data import prepare
 from prompts.tasks import TASKS
 from recipes.models import LEARNING_RATES, MODELS, PAPER_MODELS, parse_lr
@@ -103,6 +105,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--batch-size", type=int, default=16, help="eval batch size")
     ap.add_argument("--limit", type=int, help="eval only the first N rows of each split")
     ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--track", metavar="TRACKER", help="mlflow or wandb: every run's training and eval logged to "
+                    "a tracker, as children of one sweep run (default: JAFT_TRACK, else off; docs/tracking.md)")
     return ap
 
 
@@ -143,6 +147,7 @@ def run_grid(grid: list[RunSpec], args) -> int:
         ask = cluster.Ask.of(args.gpus_per_run, args.ray_cpus_per_run)
     elif args.ray_cpus_per_run:
         raise UsageError("--ray-cpus-per-run is for --ray; on this machine use --jobs")
+    track = tracking.requested(getattr(args, "track", None))  # the demo's args have none
     opts = StepOptions(epochs=args.epochs, batch_size=args.batch_size, limit=args.limit, deepspeed=deepspeed)
     plan = [(spec, state(spec, args.limit)) for spec in grid]
     todo = [(s, t) for s, t in plan if t != "done"]
@@ -153,6 +158,7 @@ def run_grid(grid: list[RunSpec], args) -> int:
     say(f"{len(grid)} runs, {len(todo)} to do{where}")
     if args.dry_run:
         return 0
+    parent = tracking.start_sweep(track, f"sweep-{datetime.now().strftime('%Y%m%d-%H%M%S')}") if todo else None
     if todo:
         ensure_data(sorted({s.task.name for s, _ in todo}), args.data_from)
     if ask and todo:
@@ -165,6 +171,7 @@ def run_grid(grid: list[RunSpec], args) -> int:
         failures = run_here(todo, opts, slots, threads)
     if not args.no_report:
         subprocess.call([sys.executable, "-m", "report"])
+    tracking.end_sweep(parent, len(failures))
     if failures:
         say(f"{len(failures)} of {len(todo)} runs failed:")
         for run_id, detail in sorted(failures):

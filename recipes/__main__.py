@@ -36,6 +36,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cap-mb", type=int, help="VRAM cap in MB (MiB); default 46000, the paper's")
     p.add_argument("--force", action="store_true",
                    help="overwrite a finished run; write a recipe the memory planner says exceeds the cap")
+    if p.prog.endswith(" train"):
+        p.add_argument("--track", metavar="TRACKER", help="mlflow or wandb: log the run to an experiment tracker "
+                                                          "(default: JAFT_TRACK, else off; docs/tracking.md)")
 
 
 def main(argv: list[str]) -> int:
@@ -94,10 +97,11 @@ def main(argv: list[str]) -> int:
             lock.release()
         return 0
     from recipes.supervise import Interrupted
+    from recipes.tracking import requested
     from recipes.train import train
     try:
         return train(spec, force=args.force, epochs=args.epochs, overrides=args.overrides,
-                     deepspeed=args.deepspeed, cap_mb=args.cap_mb)
+                     deepspeed=args.deepspeed, cap_mb=args.cap_mb, track=requested(args.track))
     except Interrupted as stopped:  # recorded as interrupted; end as the signal would have
         return stopped.die()
 

@@ -37,6 +37,7 @@ class Model:
     recipe_overrides: dict = field(default_factory=dict)  # recipe keys this model changes (tiny only)
     paper: bool = False         # one of the paper's models: in the default grid and every table
     paper_variants: dict = field(default_factory=dict)    # task -> extra variants of the grid
+    license: str | None = None  # the base model's licence (the export's model card names it)
 
 
 def _load() -> dict[str, Model]:

@@ -20,7 +20,8 @@ def test_score_cli_postprocesses_raw(tmp_path):
     f = write(tmp_path / "p.jsonl", [{"id": 1, "raw": "東京での<EOD|LLM-jp>", "references": ["東京"]},
                                      {"id": 2, "raw": "", "references": ["大阪"]}])
     proc = cli("eval", "score", "jsquad", str(f), cwd=tmp_path, check=True)
-    assert json.loads(proc.stdout) == {"n": 2, "f1": 0.5, "exact_match": 0.5}
+    # llm-jp-eval's char-F1 reads the answer before the particles go: token_sort_ratio("東京での", "東京") = 67
+    assert json.loads(proc.stdout) == {"n": 2, "f1": 0.5, "exact_match": 0.5, "llmjp_char_f1": 0.335}
 
 
 @pytest.mark.parametrize("line, message", [
@@ -37,14 +38,6 @@ def test_score_cli_bad_lines(tmp_path, line, message):
 def test_score_cli_unknown_task(tmp_path):
     proc = cli("eval", "score", "squad", "x.jsonl", cwd=tmp_path)
     assert proc.returncode == 2 and "unknown task 'squad'; valid: marc, jsquad, xlsum" in proc.stderr
-
-
-@pytest.fixture(scope="module")
-def evaluated(trained, tmp_path_factory):
-    project = copy_project(trained, tmp_path_factory.mktemp("eval") / "p")
-    proc = just("eval", cwd=project)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return project
 
 
 @pytest.mark.e2e
