@@ -101,6 +101,8 @@ def track_eval(run_dir: Path, track: str) -> None:
 def score(task: str, path: Path, rows_out: Path | None) -> None:
     """The summary on stdout; with `rows_out`, every row with its metrics; diagnostics on stderr."""
     rows = load_for_scoring(task, path)
+    if not rows:  # a score of 0.0 over no rows would read as a real result
+        raise DataError(f"{path}: no predictions in it (the file is empty or blank); nothing to score")
     per_row = [row_scores(task, r) for r in rows]
     if rows_out is not None:
         keep = ("id", "raw", "new_tokens", "extracted", "prediction", "label_loglik", "references")

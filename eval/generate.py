@@ -48,7 +48,9 @@ class HFGenerator:
 
         self.torch = torch
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.tokenizer = AutoTokenizer.from_pretrained(base_model, trust_remote_code=trust_remote_code)
+        from recipes import load_or_explain  # offline, gated, not found: one line
+        self.tokenizer = load_or_explain(base_model, lambda: AutoTokenizer.from_pretrained(
+            base_model, trust_remote_code=trust_remote_code))
         self.tokenizer.padding_side = "left"  # decoder-only: new tokens must follow every prompt directly
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token

@@ -56,6 +56,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("model", help=f"one of {', '.join(MODELS)}")
     p.add_argument("task", help=f"one of {', '.join(TASKS)}")
     p.add_argument("--variant", help=VARIANTS_HELP)
+    p.add_argument("--show", metavar="ID", help="print the row with this id as fitted: prompt and response, "
+                                                "as trained (and the eval prompt)")
     args = ap.parse_args(argv)
 
     if args.verb == "tiny":
@@ -67,8 +69,11 @@ def main(argv: list[str]) -> int:
         spec = RunSpec.parse(args.model, args.task, next(iter(LEARNING_RATES)), args.variant)  # rows: any lr
         print(f"{spec.model.name} {spec.task.name}{' ' + spec.variant if spec.variant else ''}: rows fitted with "
               f"the model's tokenizer, cached for every run and evaluation that reads them")
-        for line in prepare(spec):
+        lines, shown = prepare(spec, show=args.show)
+        for line in lines:
             print("  " + line)
+        for line in shown:
+            print(line)
         return 0
     for flag, value in (("--epochs", args.epochs), ("--cap-mb", args.cap_mb)):
         if value is not None and value < 1:

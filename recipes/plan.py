@@ -69,6 +69,8 @@ def main(argv: list[str]) -> int:
         ap.add_argument("--cap-mb", type=int, default=DEFAULT_CAP_MB)
         ap.add_argument("--json", action="store_true")
         args = ap.parse_args(argv[1:])
+        if args.cap_mb < 1:
+            raise UsageError(f"--cap-mb must be at least 1, got {args.cap_mb}")
         rows = plan_rows([choose("model", args.model, MODELS)] if args.model else PAPER_MODELS, args.cap_mb)
         print(json.dumps(rows, indent=2) if args.json else show(rows, args.cap_mb))
         return 0

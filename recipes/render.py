@@ -10,6 +10,7 @@ import yaml
 
 from jaft.common import atomic_write_text
 from jaft.common import UsageError
+from recipes.axolotl_keys import check_key, check_values
 from recipes.runs import DEFAULT_SEED, RunSpec
 from recipes.models import DEFAULT_CAP_MB
 
@@ -107,11 +108,13 @@ def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
         if key in OWNED_KEYS:
             raise UsageError(f"--set {key} is refused: {key} is given by {OWNED_KEYS[key]}, "
                              f"so that the run id and run.json say what it trains with")
+        check_key(key)  # a key Axolotl does not know would be written and silently ignored
         try:
             cfg[key] = yaml.safe_load(value)
         except yaml.YAMLError as e:
             raise UsageError(f"bad --set '{item}': the value is not valid YAML "
                              f"({getattr(e, 'problem', None) or type(e).__name__})") from None
+    check_values(cfg)
     return cfg
 
 
