@@ -138,3 +138,18 @@ def test_sweep_expands_the_successors_group(tmp_path):
               cwd=tmp_path, check=True)
     text = out.stdout + out.stderr
     assert all(f"{name}-marc-lr2e-4" in text for name in SUCCESSORS) and "7 runs" in text
+
+
+def test_successors_with_results_are_rows_outside_the_paper_with_their_own_lengths(tmp_path):
+    from tests.report_fixtures import write_scores
+    runs = tmp_path / "runs"
+    for name, value in (("calm3-22b", 0.31), ("qwen3-8b", 0.33)):
+        write_scores(runs, name, "xlsum", "2e-4", {"rouge1": value, "rouge2": 0.1, "rougeL": 0.2})
+        write_scores(runs, name, "marc", "2e-4", {"accuracy": 0.9})
+    out = tmp_path / "reports"
+    cli("report", "--runs", str(runs), "--out", str(out), "--no-plots", cwd=tmp_path, check=True)
+    rows = [line for line in (out / "table6.md").read_text().splitlines() if line.startswith("| Q") or
+            line.startswith("| CALM3")]
+    assert rows[0].startswith("| Qwen3 8B | 1,400 | 4,096 | **0.3300** |")  # registry order, own lengths
+    assert rows[1].startswith("| CALM3 22B | 1,800 | 4,096 | 0.3100 |")
+    assert "| Qwen3 8B |" in (out / "table3.md").read_text()
