@@ -153,3 +153,12 @@ def test_successors_with_results_are_rows_outside_the_paper_with_their_own_lengt
     assert rows[0].startswith("| Qwen3 8B | 1,400 | 4,096 | **0.3300** |")  # registry order, own lengths
     assert rows[1].startswith("| CALM3 22B | 1,800 | 4,096 | 0.3100 |")
     assert "| Qwen3 8B |" in (out / "table3.md").read_text()
+
+
+def test_what_fits_page_is_the_plan_commands_output():
+    """docs/what-fits.md shows `just plan --cap-mb N` for 16, 24, 48 and 80 GB cards, as the command prints it."""
+    from recipes.plan import ADAPTERS, GPU_MODELS, show
+    from tests.conftest import REPO
+    page = (REPO / "docs" / "what-fits.md").read_text(encoding="utf-8")
+    for cap in (16000, 24000, 48000, 80000):
+        assert show(plan_rows(GPU_MODELS, cap, ADAPTERS), cap) in page, f"regenerate the {cap} MB table"
