@@ -1,11 +1,16 @@
 """A memory model of one LoRA training step, calibrated on measured H100 peaks, and the planner built on it.
 
-peak = frozen bf16 weights + LoRA weights, grads and AdamW state (fp32)
+peak = frozen weights (bf16; QLoRA: NF4 linear weights + the largest one dequantised)
+     + LoRA weights, grads and AdamW state (fp32)
      + per-layer activations (all layers without gradient checkpointing; with it, one layer's plus each
        layer's checkpointed input) + eager attention's seq² scores (SDPA keeps none)
-     + logits and loss over the vocabulary (Liger's fused linear cross-entropy keeps none) + a constant.
-The weights are counted exactly from the shapes; the other terms' constants (bytes per element) are
-fitted by least squares on `anchors/h100_lora_step_memory.jsonl` (relative error, non-negative).
+     + logits and loss over the vocabulary (Liger's fused linear cross-entropy keeps none) + a constant
+     + Gemma-2's soft-capping tanh outputs (fixed from the code).
+The weights are counted exactly from each model's architecture facts (recipes/architecture.py: grouped-
+query attention, head size, tied embeddings, biases, q/k norms); the other terms' constants (bytes per
+element) are fitted by least squares on `anchors/h100_lora_step_memory.jsonl` (relative error,
+non-negative). Those anchors are the paper's four models in bf16 LoRA: a prediction for any other
+architecture, or for QLoRA, is `extrapolated`.
 
 Its command-line face is `recipes.plan` (`just plan`, `python -m recipes.plan --model calm2 --seq 1700`).
 """
