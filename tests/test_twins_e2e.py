@@ -38,9 +38,11 @@ def test_twin_trains_and_evaluates(twin, tmp_path, tiny_model):
 
 def test_qlora_trains_a_twin_on_the_cpu(tmp_path, tiny_model):
     """`--variant qlora`: Axolotl loads the twin's linear layers in 4-bit NF4 through bitsandbytes' CPU
-    backend and trains LoRA on them (the GPU proof measures the same on a GPU)."""
+    backend and trains LoRA on them; eval loads the same 4-bit base under the adapter (the GPU proof
+    measures the training on a GPU)."""
     for step in (("data", "marc", "--from", str(SAMPLES / "marc")),
-                 ("train", "tiny-qwen3", "marc", "2e-4", "--variant", "qlora", "--epochs", "1")):
+                 ("train", "tiny-qwen3", "marc", "2e-4", "--variant", "qlora", "--epochs", "1"),
+                 ("eval", "--limit", "4")):
         proc = just(*step, cwd=tmp_path)
         assert proc.returncode == 0, f"{step}: {proc.stderr[-3000:]}"
     run = tmp_path / "runs" / "tiny-qwen3-marc-lr2e-4-qlora"
@@ -48,3 +50,5 @@ def test_qlora_trains_a_twin_on_the_cpu(tmp_path, tiny_model):
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
     (checkpoint,) = run.glob("checkpoint-*")
     assert (checkpoint / "adapter_model.safetensors").is_file()
+    scores = json.loads((run / "scores.json").read_text())
+    assert scores["variant"] == "qlora" and [e["n"] for e in scores["epochs"]] == [4]
