@@ -36,7 +36,7 @@ from bench.random_models import build as build_random, remove as remove_random
 from jaft.common import UsageError, atomic_write_jsonl, atomic_write_text, choose, run
 from prompts import get_task, load_split, prompt_length, shorten_all
 from recipes import RunSpec, base_model_path, checkpoints, ensure_tiny, get_model, read_manifest
-from recipes.memory import peak_mib, recipe_setting
+from recipes.memory import extrapolated, peak_mib, recipe_setting
 from recipes.models import DEFAULT_CAP_MB, MODELS
 from recipes.render import recipe_dict
 from recipes.train import OOM_MARKERS
@@ -134,6 +134,7 @@ def train_record(spec: RunSpec, setting_name: str, res: dict, device: str) -> di
         "tokens": proof.get("tokens"), "outcome": outcome, "error": manifest.get("error"),
         "peak_mib": peak, "peak_source": "torch.cuda.max_memory_reserved" if cuda else "max RSS (CPU)",
         "peak_allocated_mib": allocated, "predicted_mib": predicted,
+        "extrapolated": extrapolated(spec.model, setting),  # no anchor row of this architecture or of QLoRA
         "planner_error": round((predicted - allocated) / allocated, 4) if allocated else None,
         "cap_mib": cap, "cap_applied": res["cap_applied"],
         "held": proof_report.held(cap_applied=res["cap_applied"], predicted_mib=predicted, cap_mib=cap or 0,
