@@ -162,3 +162,32 @@ def test_what_fits_page_is_the_plan_commands_output():
     page = (REPO / "docs" / "what-fits.md").read_text(encoding="utf-8")
     for cap in (16000, 24000, 48000, 80000):
         assert show(plan_rows(GPU_MODELS, cap, ADAPTERS), cap) in page, f"regenerate the {cap} MB table"
+
+
+@pytest.mark.parametrize("twin", GROUPS["twins"])
+def test_twin_keeps_its_familys_switches_and_token_conventions(twin):
+    """Built locally (once, into .cache/): the config has the switches of the entry, the tokenizer the
+    family's BOS/EOS/pad conventions, and the parameter count is the planner's."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from recipes.tiny import ensure_tiny
+    path, a = ensure_tiny(twin), get_model(twin).facts
+    config, tok = AutoConfig.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+    assert config.model_type == a.model_type and config.tie_word_embeddings == a.tie_word_embeddings
+    with torch.device("meta"):
+        net = AutoModelForCausalLM.from_config(config)
+    assert sum(p.numel() for p in net.parameters()) == weight_counts(get_model(twin), 16, ())[0]
+    ids = tok("### Response:\npositive")["input_ids"]
+    if a.model_type == "gpt2":
+        assert config.n_head == 4 and tok.eos_token == "<EOD|LLM-jp>" and ids[0] != tok.bos_token_id
+    else:
+        assert (config.num_attention_heads, config.num_key_value_heads) == (4, 2)
+        head = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        assert head == a.head_size
+    if a.model_type in ("qwen2", "qwen3"):
+        assert tok.bos_token is None and tok.pad_token == tok.eos_token == "<|endoftext|>"
+    if a.model_type == "gemma2":
+        assert ids[0] == tok.bos_token_id and tok.pad_token == "<pad>" and tok.eos_token == "<eos>"
+        caps = (config.attn_logit_softcapping, config.final_logit_softcapping, config.sliding_window)
+        assert caps == (50.0, 30.0, 32)
