@@ -42,7 +42,7 @@ class StopInNewText:
 
 
 class HFGenerator:
-    def __init__(self, base_model: str, trust_remote_code: bool = False):
+    def __init__(self, base_model: str, trust_remote_code: bool = False, load_in_4bit: bool = False):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -55,8 +55,16 @@ class HFGenerator:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
-        self.base = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype,
-                                                         trust_remote_code=trust_remote_code).to(self.device)
+        if load_in_4bit:  # a QLoRA run's adapter is evaluated on the 4-bit base it was trained on
+            from transformers import BitsAndBytesConfig
+            quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                       bnb_4bit_compute_dtype=dtype)
+            self.base = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype, quantization_config=quant,
+                                                             device_map=self.device,
+                                                             trust_remote_code=trust_remote_code)
+        else:
+            self.base = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype,
+                                                             trust_remote_code=trust_remote_code).to(self.device)
         self.model = None
         self.adapter = None
 
@@ -132,14 +140,16 @@ class HFGenerator:
 
 
 class VLLMGenerator:  # pragma: no cover - needs a GPU and vLLM, which no extra installs (docs/gpu.md)
-    def __init__(self, base_model: str, trust_remote_code: bool = False, max_lora_rank: int = 16):
+    def __init__(self, base_model: str, trust_remote_code: bool = False, load_in_4bit: bool = False,
+                 max_lora_rank: int = 16):
         try:
             from vllm import LLM
         except ImportError:
             raise UsageError("backend 'vllm' is not installed (it cannot share Axolotl 0.19.0's environment: "
                              "docs/gpu.md); use --backend hf")
         self.llm = LLM(model=base_model, enable_lora=True, max_lora_rank=max_lora_rank,
-                       trust_remote_code=trust_remote_code)
+                       trust_remote_code=trust_remote_code,
+                       **({"quantization": "bitsandbytes"} if load_in_4bit else {}))  # QLoRA: 4-bit base
         self.tokenizer = self.llm.get_tokenizer()
         self.request = None
 

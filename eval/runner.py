@@ -232,7 +232,7 @@ def score_epochs(run_dir: Path, run: dict, pending: list[tuple[int, Path]], *, b
         if repeated:
             say(f"{out}: {repeated} repeated lines removed (each id kept once)")
     infer_len = spec.model.infer_len
-    gen = BACKENDS[backend](base_model_path(spec), spec.model.trust_remote_code)
+    gen = BACKENDS[backend](base_model_path(spec), spec.model.trust_remote_code, load_in_4bit=spec.load_in_4bit)
     # The evaluation split, prompts cut (article/context only) to the model's inference input maximum;
     # fitted once per model and task (cached), the first `limit` rows with --limit.
     rows, shortened, dropped = eval_prompts(spec, gen.tokenizer).first(limit)

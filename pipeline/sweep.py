@@ -8,6 +8,7 @@ Examples:
   python -m pipeline sweep --dry-run                                # the paper's 56 runs, planned
   python -m pipeline sweep --models calm2 llama2-7b --tasks marc --gpus 0,1
   python -m pipeline sweep --models calm2 --tasks marc --seeds 42 43 44        # three seeds per cell
+  python -m pipeline sweep --models successors --dry-run                    # today's seven successors
   python -m pipeline sweep --models tiny --lrs 2e-4 --epochs 2 --data-from prompts/samples
   python -m pipeline sweep --ray auto --models llama2-13b --gpus-per-run 2 --deepspeed recipes/deepspeed/zero2.json
 """
@@ -27,7 +28,7 @@ from pipeline.steps import StepOptions, run_one, say, state
 from recipes import tracking
 from prompts.data import prepare
 from prompts.tasks import TASKS
-from recipes.models import LEARNING_RATES, MODELS, PAPER_MODELS, parse_lr
+from recipes.models import GROUPS, LEARNING_RATES, MODELS, PAPER_MODELS, expand_models, parse_lr
 from recipes.runs import DEFAULT_SEED, RunSpec, data_root, paper_grid, parse_seed
 
 
@@ -81,7 +82,8 @@ def run_here(todo, opts: StepOptions, slots: list[str | None], threads_per_run: 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="just sweep", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", nargs="+", default=list(PAPER_MODELS), help=f"from {', '.join(MODELS)}")
+    ap.add_argument("--models", nargs="+", default=list(PAPER_MODELS),
+                    help=f"from {', '.join(MODELS)}, or a group: {', '.join(GROUPS)}")
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), help=f"from {', '.join(TASKS)}")
     ap.add_argument("--lrs", nargs="+", default=list(LEARNING_RATES), help=f"from {', '.join(LEARNING_RATES)}")
     ap.add_argument("--seeds", nargs="+", default=[str(DEFAULT_SEED)],
@@ -112,7 +114,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    models = [choose("model", m, MODELS) for m in args.models]
+    models = [choose("model", m, MODELS) for m in expand_models(args.models)]
     tasks = [choose("task", t, TASKS) for t in args.tasks]
     lrs = [parse_lr(lr) for lr in args.lrs]
     seeds = list(dict.fromkeys(parse_seed(s) for s in args.seeds))

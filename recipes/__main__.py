@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from jaft.common import run
-from jaft.common import UsageError
+from jaft.common import UsageError, choose
 from prompts.tasks import TASKS
 from recipes import manifest
 from recipes.lock import RunLock
@@ -50,7 +50,8 @@ def main(argv: list[str]) -> int:
     sub = ap.add_subparsers(dest="verb", required=True)
     _run_args(sub.add_parser("render", help="write runs/<run-id>/recipe.yaml and print its path"))
     _run_args(sub.add_parser("train", help="render, then run Axolotl training into the run folder"))
-    sub.add_parser("tiny", help="build (once) the local tiny model and print its folder")
+    p = sub.add_parser("tiny", help="build (once) the local tiny model (or a twin) and print its folder")
+    p.add_argument("name", nargs="?", default="tiny", help="tiny, tiny-qwen3, tiny-qwen2, tiny-gemma2 or tiny-gpt2")
     p = sub.add_parser("prepare", help="fit and cache a run's rows (train, validation, eval prompts) without "
                                        "training; the 4 learning rates and the evaluation share them")
     p.add_argument("model", help=f"one of {', '.join(MODELS)}")
@@ -61,8 +62,9 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
 
     if args.verb == "tiny":
+        from recipes.models import GROUPS
         from recipes.tiny import ensure_tiny
-        print(ensure_tiny())
+        print(ensure_tiny(choose("tiny model", args.name, ("tiny", *GROUPS["twins"]))))
         return 0
     if args.verb == "prepare":
         from recipes.rows import prepare

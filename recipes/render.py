@@ -45,7 +45,7 @@ def base_model_path(spec: RunSpec) -> str:
     if spec.model.hub_id:
         return spec.model.hub_id
     from recipes.tiny import ensure_tiny
-    return str(ensure_tiny())
+    return str(ensure_tiny(spec.model.name))
 
 
 def recipe_dict(spec: RunSpec, *, epochs: int | None = None, cap_mb: int = DEFAULT_CAP_MB,
@@ -68,8 +68,10 @@ def recipe_dict(spec: RunSpec, *, epochs: int | None = None, cap_mb: int = DEFAU
         "num_epochs": epochs or DEFAULTS["num_epochs"],
         "learning_rate": spec.learning_rate,
         "seed": spec.seed,
-        # bf16 on GPUs as the paper's models ship; the CPU-only tiny model trains in fp32.
-        "bf16": False if spec.model.cpu else "auto",
+        # bf16 on GPUs as the paper's models ship (QLoRA computes in bf16); the CPU-only tiny models train in fp32.
+        "bf16": False if spec.model.cpu else (True if spec.load_in_4bit else "auto"),
+        "adapter": "qlora" if spec.load_in_4bit else "lora",
+        "load_in_4bit": spec.load_in_4bit,
         "attn_implementation": spec.attn_implementation,
         "gradient_checkpointing": spec.gradient_checkpointing,
         "liger": spec.liger,
