@@ -24,6 +24,7 @@ VERBS = {
     "report": ("report.__main__", [], "tables, comparison, intervals, significance, cost, results.csv, plots"),
     "sweep": ("pipeline.__main__", ["sweep"], "the paper's grid: data -> train -> eval -> report"),
     "demo": ("pipeline.__main__", ["demo"], "the whole pipeline on the tiny model, on CPU"),
+    "tune": ("pipeline.__main__", ["tune"], "an Optuna search of the lr (and rank) on a tuning split"),
 }
 
 
