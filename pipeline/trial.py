@@ -1,8 +1,8 @@
 """One trial of a `just tune` study: a real jaft run (`just train ... --trial N`) driven epoch by epoch.
 
 The trial trains with the grid's recipe (same `num_epochs`, same cosine schedule), its learning rate and
-LoRA rank from the sampler. Each epoch's checkpoint is scored on the study's tuning split (a subprocess with
-JAFT_DATA at `<study>/data`, so the split `just eval` reads there is the tuning split) while the training
+LoRA rank from the sampler. Each epoch's checkpoint is scored on the study's tuning split (`just eval`'s scoring, with
+JAFT_DATA at `<study>/data`, where the evaluation split's file holds the tuning rows) while the training
 waits at the epoch gate (recipes/gate.py); the score goes to Optuna, and the pruner's verdict goes back to
 the training: go on, or stop now. A pruned trial's run.json says `pruned`, and its cost counts only the
 epochs it trained.
@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,11 +121,6 @@ def train_command(cfg: StudyConfig, spec: RunSpec, rank: int) -> list[str]:
     return cmd + (["--deepspeed", cfg.deepspeed] if cfg.deepspeed else [])
 
 
-def score_command(cfg: StudyConfig, run_dir: Path, epoch: int) -> list[str]:
-    return [sys.executable, "-m", "pipeline.trial", "score", str(run_dir), str(epoch),
-            "--batch-size", str(cfg.batch_size)]
-
-
 def metric_of(task: str) -> str:
     return get_task(task).metrics[0]
 
@@ -165,7 +161,7 @@ class Objective:
             proc = subprocess.Popen(train_command(cfg, spec, rank), env=env, stdout=log, stderr=subprocess.STDOUT,
                                     preexec_fn=_preexec())
             try:
-                values, pruned, problem = self._epochs(trial, proc, run_dir, env, logs)
+                values, pruned, problem = self._epochs(trial, proc, run_dir)
                 code = proc.wait()
             except KeyboardInterrupt:  # Ctrl-C (or ray.cancel): the training records itself interrupted
                 stop_training(proc)
@@ -188,7 +184,20 @@ class Objective:
         say(f"trial {trial.number}: complete, best epoch {best} ({values[best]:.4f} on the tuning split)")
         return values[best]
 
-    def _epochs(self, trial, proc, run_dir: Path, env: dict, logs: Path) -> tuple[dict, bool, str | None]:
+    def _score(self, run_dir: Path, epoch: int) -> tuple[float | None, str | None]:
+        """The epoch's tuning score, scored in this process (the model and libraries stay loaded between
+        epochs and trials) with JAFT_DATA at the study's data: the tuning split."""
+        try:
+            with data_root_at(Path(self.cfg.dir) / "data"):
+                score(run_dir, epoch, self.cfg.batch_size)
+        except (DataError, UsageError, OSError, RuntimeError, ValueError) as e:
+            return None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
+        finally:
+            free_device_memory()
+        value = epoch_value(run_dir, epoch, metric_of(self.cfg.task))
+        return value, None if value is not None else "no score written"
+
+    def _epochs(self, trial, proc, run_dir: Path) -> tuple[dict, bool, str | None]:
         """Score each epoch as its checkpoint appears, report it, tell the training the verdict. Returns
         (epoch -> tuning score, pruned, problem or None)."""
         cfg = self.cfg
@@ -204,13 +213,10 @@ class Objective:
                         return values, False, None  # training ended before this epoch (its code says why)
                 if checkpoint is None:
                     time.sleep(POLL_S)
-            with (logs / f"{run_dir.name}-score.log").open("a", encoding="utf-8") as log:
-                code = subprocess.call(score_command(cfg, run_dir, epoch), env=env, stdout=log,
-                                       stderr=subprocess.STDOUT, preexec_fn=_preexec())
-            value = epoch_value(run_dir, epoch, metric_of(cfg.task)) if code == 0 else None
+            value, problem = self._score(run_dir, epoch)
             if value is None:
                 write_verdict(gate, epoch, stop=True, why="scoring failed")
-                return values, False, f"scoring epoch {epoch} failed; log: {log.name}"
+                return values, False, f"scoring epoch {epoch} failed: {problem}"
             values[epoch] = value
             trial.report(value, epoch)
             if epoch < cfg.epochs and trial.should_prune():
@@ -218,6 +224,31 @@ class Objective:
                 return values, True, None
             write_verdict(gate, epoch, stop=False)
         return values, False, None
+
+
+@contextmanager
+def data_root_at(path: Path):
+    """JAFT_DATA set to `path` for the duration (trials run one at a time per process: here, or one per
+    Ray task)."""
+    old = os.environ.get("JAFT_DATA")
+    os.environ["JAFT_DATA"] = str(path)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("JAFT_DATA", None)
+        else:
+            os.environ["JAFT_DATA"] = old
+
+
+def free_device_memory() -> None:
+    """What the scoring model left in this process's CUDA cache goes back to the card (the training, in
+    another process, needs it for its next epoch)."""
+    import gc
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def stop_training(proc: subprocess.Popen) -> None:
