@@ -56,14 +56,19 @@ def pruner():
 def storage(cfg: StudyConfig):
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
+    cfg.journal.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(cfg.journal)))
 
 
-def open_study(cfg: StudyConfig, seed: int | None = None, parallel: bool = False):
+def open_study(cfg: StudyConfig, slot: int = 0, parallel: bool = False):
+    """The study, created or resumed. The sampler's seed is --seed plus the trials the study already has
+    (plus the Ray task's slot): a resumed study draws new learning rates, not the first ones again, and the
+    same history gives the same draws."""
     import optuna
-    return optuna.create_study(study_name=cfg.name, storage=storage(cfg), direction="maximize",
-                               sampler=sampler(cfg.seed if seed is None else seed, parallel), pruner=pruner(),
-                               load_if_exists=True)
+    study = optuna.create_study(study_name=cfg.name, storage=storage(cfg), direction="maximize",
+                                sampler=sampler(cfg.seed, parallel), pruner=pruner(), load_if_exists=True)
+    study.sampler = sampler(cfg.seed + len(study.trials) + slot, parallel)
+    return study
 
 
 def check_settings(study, settings: dict) -> None:

@@ -4,7 +4,8 @@ Each task opens the study from `<study>/study.journal` (Optuna's journal file st
 for every write, so trials on several nodes append safely) and runs one trial (pipeline/trial.py) on its
 node, asking for the resources a sweep run asks for (`--gpus-per-run`, or `--ray-cpus-per-run`). At most
 `--parallel` trials run at a time: TPE learns from the finished ones (constant liar for those in flight),
-and each task's sampler is seeded with the study's seed plus its slot, so that parallel trials differ.
+and each task's sampler is seeded with the study's seed, its trial count and the task's slot, so that
+parallel trials differ.
 Runs, data and the study must be on storage every node mounts at the same path (checked first, as by
 `just sweep --ray`). A node lost mid-trial leaves it RUNNING; the next `just tune` marks it killed and
 runs it again, resuming its run from the last checkpoint.
@@ -24,7 +25,7 @@ def trial_task(cfg: StudyConfig, slot: int, ask: cluster.Ask) -> tuple[int | Non
     from pipeline.tune import open_study
     node = cluster.node_label()
     env = {} if ask.gpus else {"OMP_NUM_THREADS": str(ask.cpus)}  # Ray sets CUDA_VISIBLE_DEVICES itself
-    study = open_study(cfg, seed=cfg.seed + slot, parallel=True)
+    study = open_study(cfg, slot=slot, parallel=True)
     ran = []
     study.optimize(Objective(cfg, env), n_trials=1, catch=(TrialFailed,), callbacks=[lambda s, t: ran.append(t)])
     return (ran[0].number, ran[0].state.name, node) if ran else (None, "?", node)
