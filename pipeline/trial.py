@@ -158,8 +158,10 @@ class Objective:
         logs.mkdir(parents=True, exist_ok=True)
         say(f"trial {trial.number}: {spec.id}, lr {spec.lr}, rank {rank}, up to {cfg.epochs} epochs")
         with (logs / f"{spec.id}-train.log").open("a", encoding="utf-8") as log:
+            # A session of its own: Ctrl-C reaches the tuner alone, which passes one SIGINT on (a second one
+            # would make the training's jaft kill Axolotl at once instead of letting it record the stop).
             proc = subprocess.Popen(train_command(cfg, spec, rank), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    preexec_fn=_preexec())
+                                    preexec_fn=_preexec(), start_new_session=True)
             try:
                 values, pruned, problem = self._epochs(trial, proc, run_dir)
                 code = proc.wait()

@@ -189,7 +189,11 @@ def main(argv: list[str]) -> int:
             return 130
     elif todo:
         before = len(study.trials)
-        study.optimize(Objective(cfg), n_trials=todo, catch=(TrialFailed,))
+        try:
+            study.optimize(Objective(cfg), n_trials=todo, catch=(TrialFailed,))
+        except KeyboardInterrupt:  # the trial in progress is marked interrupted; the next `just tune` resumes it
+            say("interrupted; `just tune` with the same arguments resumes the study")
+            return 130
         failed = sum(1 for t in study.trials[before:] if t.state.name == "FAIL")
     code = finish(cfg, open_study(cfg), split, args)
     if not args.no_report:
