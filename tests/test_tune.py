@@ -181,6 +181,8 @@ def test_tuned_cell_in_table_and_tune_md(tmp_path, monkeypatch):
     assert report(["--runs", str(runs), "--out", str(out), "--no-plots"]) == 0
     table = (out / "table3.md").read_text()
     assert "| lr=1e-5 | tuned |" in table and "| Tiny (test) | **50.00** | – | – | – | 62.50 (lr 3.16e-05) |" in table
+    tex = (out / "table3.tex").read_text()
+    assert r"lr=1e-5 & tuned \\" in tex and "62.50 (lr 3.16e-05)" in tex and "{lrrrrr}" in tex
     tune_md = (out / "tune.md").read_text()
     assert "| 0 | – | 3.16e-05 | – | 1 | 0.7500 | complete |" in tune_md
     assert "tuned (lr 3.16e-05, epoch 1, chosen on the tuning split) 62.50" in tune_md
