@@ -160,8 +160,11 @@ class Objective:
         with (logs / f"{spec.id}-train.log").open("a", encoding="utf-8") as log:
             # A session of its own: Ctrl-C reaches the tuner alone, which passes one SIGINT on (a second one
             # would make the training's jaft kill Axolotl at once instead of letting it record the stop).
-            proc = subprocess.Popen(train_command(cfg, spec, rank), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    preexec_fn=_preexec(), start_new_session=True)
+            cmd = train_command(cfg, spec, rank)
+            if read_manifest(run_dir).get("status") == "finished":  # a retry whose training had ended: score only
+                cmd = [sys.executable, "-c", "pass"]
+            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_preexec(),
+                                    start_new_session=True)
             try:
                 values, pruned, problem = self._epochs(trial, proc, run_dir)
                 code = proc.wait()
