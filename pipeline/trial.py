@@ -25,14 +25,13 @@ from pathlib import Path
 
 from jaft.common import DataError, UsageError, atomic_write_json, read_json, run
 from prompts.tasks import get_task
-from recipes import DEFAULT_SEED, RunSpec, checkpoints, die_with_parent, fingerprint, read_manifest, same_checkpoint
-from recipes.gate import GATE_DIR, clear, write_verdict
-from recipes.render import DEFAULTS
+from recipes import (DEFAULT_SEED, GATE_DIR, RECIPE_DEFAULTS, RunSpec, checkpoints, clear_gate, die_with_parent,
+                     fingerprint, read_manifest, same_checkpoint, write_verdict)
 from recipes.runs import parse_trial_lr
 
 # A trial without --ranks trains the recipe's rank; with --ranks, alpha keeps the recipe's alpha/rank ratio (2).
-DEFAULT_RANK = DEFAULTS["lora"]["r"]
-ALPHA_PER_RANK = DEFAULTS["lora"]["alpha"] // DEFAULTS["lora"]["r"]
+DEFAULT_RANK = RECIPE_DEFAULTS["lora"]["r"]
+ALPHA_PER_RANK = RECIPE_DEFAULTS["lora"]["alpha"] // RECIPE_DEFAULTS["lora"]["r"]
 POLL_S = 1.0
 STOP_GRACE_S = 60  # after Ctrl-C, how long the training has to record itself interrupted
 
@@ -153,7 +152,7 @@ class Objective:
         cfg = self.cfg
         run_dir = Path(cfg.dir) / spec.id
         env = {**os.environ, **self.env, **cfg.trial_env()}
-        clear(run_dir)
+        clear_gate(run_dir)
         logs = Path(cfg.dir) / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         say(f"trial {trial.number}: {spec.id}, lr {spec.lr}, rank {rank}, up to {cfg.epochs} epochs")
