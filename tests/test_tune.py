@@ -187,3 +187,16 @@ def test_tuned_cell_in_table_and_tune_md(tmp_path, monkeypatch):
     assert "| 0 | – | 3.16e-05 | – | 1 | 0.7500 | complete |" in tune_md
     assert "tuned (lr 3.16e-05, epoch 1, chosen on the tuning split) 62.50" in tune_md
     assert "the grid's best (lr 2e-4, epoch 1" in tune_md and "50.00" in tune_md
+
+
+@pytest.mark.parametrize("args, message", [
+    (["tiny", "nope"], "unknown task 'nope'"),
+    (["tiny", "marc", "--lr-min", "1e-3", "--lr-max", "1e-4"], "expected 0 < min < max < 1"),
+    (["tiny", "marc", "--trials", "0"], "--trials must be at least 1"),
+    (["tiny", "marc", "--ranks", "0", "8"], "each rank must be at least 1")])
+def test_bad_tune_arguments_are_one_line_errors_and_write_nothing(tmp_path, monkeypatch, args, message):
+    from pipeline.tune import main
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match=message):
+        main(args)
+    assert list(tmp_path.iterdir()) == []
