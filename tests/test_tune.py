@@ -176,6 +176,12 @@ def test_tuned_cell_in_table_and_tune_md(tmp_path, monkeypatch):
         "run_id": "tiny-marc-tune", "model": "tiny", "task": "marc", "lr": "tuned", "tuned_lr": "3.16e-05",
         "seed": 42, "split": "validation", "best": {"epoch": 1, "n": 10, "metrics": {"accuracy": 0.625}},
         "best_by_val_loss": {"epoch": 1, "n": 10, "metrics": {"accuracy": 0.625}}}))
+    # The same 8 dev examples: the grid run right on 4, the tuned model on 5 (its 4 and one more).
+    for folder, right in ((runs / "tiny-marc-lr2e-4", 4), (runs / "tiny-marc-tune", 5)):
+        preds = folder / "eval" / "epoch-1" / "predictions.jsonl"
+        preds.parent.mkdir(parents=True)
+        preds.write_text("".join(json.dumps({"id": f"v{i}", "raw": "positive" if i < right else "negative",
+                                             "references": ["positive"]}) + "\n" for i in range(8)))
     out = tmp_path / "reports"
     monkeypatch.chdir(tmp_path)
     assert report(["--runs", str(runs), "--out", str(out), "--no-plots"]) == 0
@@ -187,6 +193,7 @@ def test_tuned_cell_in_table_and_tune_md(tmp_path, monkeypatch):
     assert "| 0 | – | 3.16e-05 | – | 1 | 0.7500 | complete |" in tune_md
     assert "tuned (lr 3.16e-05, epoch 1, chosen on the tuning split) 62.50" in tune_md
     assert "the grid's best (lr 2e-4, epoch 1" in tune_md and "50.00" in tune_md
+    assert "Paired bootstrap over 8 shared examples: tuned − grid = +12.50 [" in tune_md
 
 
 @pytest.mark.parametrize("args, message", [
