@@ -181,13 +181,16 @@ def main(argv: list[str]) -> int:
         say(line)
     todo = max(0, args.trials - counted(study))
     say(f"study {cfg.name}: {counted(study)} of {args.trials} trials finished or pruned, {todo} to run")
-    failed = 0
-    if todo and args.ray is not None:
+    if args.ray is not None:
         from pipeline import tune_cluster
-        failed, interrupted = tune_cluster.run_trials(cfg, todo, args)
-        if interrupted:
-            return 130
-    elif todo:
+        with tune_cluster.session(cfg, args) as ask:
+            failed, interrupted = tune_cluster.run_trials(cfg, todo, args, ask) if todo else (0, False)
+            if interrupted:
+                return 130
+            code = finish(cfg, open_study(cfg), split, args, ask)
+        return report_and_exit(args, failed, code)
+    failed = 0
+    if todo:
         before = len(study.trials)
         try:
             study.optimize(Objective(cfg), n_trials=todo, catch=(TrialFailed,))
@@ -195,13 +198,16 @@ def main(argv: list[str]) -> int:
             say("interrupted; `just tune` with the same arguments resumes the study")
             return 130
         failed = sum(1 for t in study.trials[before:] if t.state.name == "FAIL")
-    code = finish(cfg, open_study(cfg), split, args)
+    return report_and_exit(args, failed, finish(cfg, open_study(cfg), split, args))
+
+
+def report_and_exit(args, failed: int, code: int) -> int:
     if not args.no_report:
         subprocess.call([sys.executable, "-m", "report"])
     return 1 if failed or code else 0
 
 
-def finish(cfg: StudyConfig, study, split: dict, args) -> int:
+def finish(cfg: StudyConfig, study, split: dict, args, ask=None) -> int:
     """The best trial's selected epoch on the evaluation split (once), and a summary."""
     from optuna.trial import TrialState
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -215,9 +221,9 @@ def finish(cfg: StudyConfig, study, split: dict, args) -> int:
             "seed": cfg.seed, "lr": best.user_attrs.get("lr_trained"), "rank": best.user_attrs.get("rank_trained")}
     say(f"best: trial {best.number} ({run_dir.name}, lr {info['lr']}, rank {info['rank']}), epoch {epoch}, "
         f"{best.value:.4f} on the tuning split; scoring it on {TASKS[cfg.task].eval_split}")
-    if args.ray is not None:
+    if ask is not None:
         from pipeline import tune_cluster
-        scores = tune_cluster.run_final(cfg, run_dir, epoch, info, args)
+        scores = tune_cluster.run_final(cfg, run_dir, epoch, info, args, ask)
     else:
         scores = final(Path(cfg.dir), run_dir, epoch, args.batch_size, args.limit, info)
     metric = scores["metric"]

@@ -14,6 +14,7 @@ Example: `python -m pipeline tune calm2 marc --trials 16 --ray auto --parallel 4
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline import cluster
@@ -35,17 +36,23 @@ def final_task(cfg: StudyConfig, run_dir: str, epoch: int, info: dict, batch_siz
     return final(Path(cfg.dir), Path(run_dir), epoch, batch_size, limit, info)
 
 
-def _start(cfg: StudyConfig, args) -> cluster.Ask:
+@contextmanager
+def session(cfg: StudyConfig, args):
+    """Connected to the cluster (checked: a node fits a trial, every node sees the shared folders) for the
+    trials and the final scoring; yields what each task asks for."""
+    import ray
     ask = cluster.Ask.of(args.gpus_per_run, args.ray_cpus_per_run)
     cluster.connect(args.ray, cluster.shared_env({cfg.model}))
-    cluster.check_shared_storage(cluster.check_cluster(ask))
-    return ask
+    try:
+        cluster.check_shared_storage(cluster.check_cluster(ask))
+        yield ask
+    finally:
+        ray.shutdown()
 
 
-def run_trials(cfg: StudyConfig, todo: int, args) -> tuple[int, bool]:
+def run_trials(cfg: StudyConfig, todo: int, args, ask: cluster.Ask) -> tuple[int, bool]:
     """`todo` trials, at most `args.parallel` at a time. Returns (failed trials, interrupted)."""
     import ray
-    ask = _start(cfg, args)
     task = ray.remote(trial_task).options(num_cpus=ask.cpus if not ask.gpus else 1, num_gpus=ask.gpus,
                                           max_retries=0)
     failed, slot, pending = 0, 0, {}
@@ -70,16 +77,10 @@ def run_trials(cfg: StudyConfig, todo: int, args) -> tuple[int, bool]:
             ray.cancel(ref)
         ray.wait(list(pending), num_returns=len(pending), timeout=cluster.STOP_GRACE_S + 15)
         return failed, True
-    finally:
-        ray.shutdown()
 
 
-def run_final(cfg: StudyConfig, run_dir: Path, epoch: int, info: dict, args) -> dict:
+def run_final(cfg: StudyConfig, run_dir: Path, epoch: int, info: dict, args, ask: cluster.Ask) -> dict:
     """The best trial's epoch on the evaluation split, as one more task (where the GPUs are)."""
     import ray
-    ask = _start(cfg, args)
-    try:
-        task = ray.remote(final_task).options(num_cpus=ask.cpus if not ask.gpus else 1, num_gpus=ask.gpus)
-        return ray.get(task.remote(cfg, str(run_dir), epoch, info, args.batch_size, args.limit))
-    finally:
-        ray.shutdown()
+    task = ray.remote(final_task).options(num_cpus=ask.cpus if not ask.gpus else 1, num_gpus=ask.gpus)
+    return ray.get(task.remote(cfg, str(run_dir), epoch, info, args.batch_size, args.limit))
