@@ -53,6 +53,7 @@ class StudyConfig:
     seed: int = DEFAULT_SEED
     batch_size: int = 16
     deepspeed: str | None = None
+    parallel: bool = False  # trials in flight at once (Ray): TPE's constant liar
 
     @property
     def name(self) -> str:
@@ -65,6 +66,11 @@ class StudyConfig:
     def trial_env(self) -> dict:
         """A trial's run lives in the study folder and reads the study's data (train minus the tuning rows)."""
         return {"JAFT_RUNS": self.dir, "JAFT_DATA": str(Path(self.dir) / "data")}
+
+
+def seeded_sampler(seed: int, parallel: bool = False):
+    import optuna
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=parallel)
 
 
 def run_number(trial) -> int:
@@ -133,6 +139,9 @@ class Objective:
 
     def __call__(self, trial) -> float:
         cfg = self.cfg
+        # Each trial draws with a sampler seeded by --seed and its own number: the same study history gives
+        # the same rates, and a resumed study or a parallel task never repeats another trial's draw.
+        trial.study.sampler = seeded_sampler(cfg.seed + trial.number, cfg.parallel)
         lr = parse_trial_lr(trial.suggest_float("lr", cfg.lr_min, cfg.lr_max, log=True))
         rank = trial.suggest_categorical("rank", list(cfg.ranks)) if cfg.ranks else DEFAULT_RANK
         spec = RunSpec.parse(cfg.model, cfg.task, lr, trial=run_number(trial))

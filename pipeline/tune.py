@@ -7,7 +7,8 @@ measured on a tuning split carved from train, never on the split the tables repo
   real jaft run `<model>-<task>-tune-<N>` (pipeline/trial.py). The same command resumes it: finished and
   pruned trials count toward --trials, a trial whose `just tune` was killed is marked and run again
   (resuming its run from the last checkpoint).
-- Sampler: TPE seeded by --seed; lr log-uniform in [--lr-min, --lr-max]; rank from --ranks when given.
+- Sampler: TPE seeded by --seed and the trial's number; lr log-uniform in [--lr-min, --lr-max]; rank
+  from --ranks when given.
 - Pruner: the median rule from the first epoch on (once 2 trials have reported): a trial whose best
   tuning score so far is below the median of the earlier trials at the same epoch stops training there.
 - At the end, the best trial's best epoch is scored once on the task's evaluation split: the `tuned` cell
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from jaft.common import UsageError, choose, data_root, run, runs_root
 from pipeline.sweep import ensure_data
-from pipeline.trial import Objective, StudyConfig, TrialFailed, TrialLock, final, run_number, say
+from pipeline.trial import Objective, StudyConfig, TrialFailed, TrialLock, final, run_number, say, seeded_sampler
 from pipeline.tune_split import carve_into
 from prompts.tasks import TASKS
 from recipes.models import MODELS
@@ -43,11 +44,6 @@ def study_name(model: str, task: str, seed: int) -> str:
     return f"{model}-{task}-tune" + (f"-s{seed}" if seed != DEFAULT_SEED else "")
 
 
-def sampler(seed: int, parallel: bool = False):
-    import optuna
-    return optuna.samplers.TPESampler(seed=seed, constant_liar=parallel)
-
-
 def pruner():
     import optuna
     return optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP, n_warmup_steps=0)
@@ -60,15 +56,11 @@ def storage(cfg: StudyConfig):
     return JournalStorage(JournalFileBackend(str(cfg.journal)))
 
 
-def open_study(cfg: StudyConfig, slot: int = 0, parallel: bool = False):
-    """The study, created or resumed. The sampler's seed is --seed plus the trials the study already has
-    (plus the Ray task's slot): a resumed study draws new learning rates, not the first ones again, and the
-    same history gives the same draws."""
+def open_study(cfg: StudyConfig):
+    """The study, created or resumed (its sampler is seeded per trial: pipeline.trial.Objective)."""
     import optuna
-    study = optuna.create_study(study_name=cfg.name, storage=storage(cfg), direction="maximize",
-                                sampler=sampler(cfg.seed, parallel), pruner=pruner(), load_if_exists=True)
-    study.sampler = sampler(cfg.seed + len(study.trials) + slot, parallel)
-    return study
+    return optuna.create_study(study_name=cfg.name, storage=storage(cfg), direction="maximize",
+                               sampler=seeded_sampler(cfg.seed, cfg.parallel), pruner=pruner(), load_if_exists=True)
 
 
 def check_settings(study, settings: dict) -> None:

@@ -4,8 +4,8 @@ Each task opens the study from `<study>/study.journal` (Optuna's journal file st
 for every write, so trials on several nodes append safely) and runs one trial (pipeline/trial.py) on its
 node, asking for the resources a sweep run asks for (`--gpus-per-run`, or `--ray-cpus-per-run`). At most
 `--parallel` trials run at a time: TPE learns from the finished ones (constant liar for those in flight),
-and each task's sampler is seeded with the study's seed, its trial count and the task's slot, so that
-parallel trials differ.
+and each trial's sampler is seeded with the study's seed and the trial's number, so that parallel trials
+differ.
 Runs, data and the study must be on storage every node mounts at the same path (checked first, as by
 `just sweep --ray`). A node lost mid-trial leaves it RUNNING; the next `just tune` marks it killed and
 runs it again, resuming its run from the last checkpoint.
@@ -15,18 +15,20 @@ Example: `python -m pipeline tune calm2 marc --trials 16 --ray auto --parallel 4
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline import cluster
 from pipeline.trial import Objective, StudyConfig, TrialFailed, final, say
 
 
-def trial_task(cfg: StudyConfig, slot: int, ask: cluster.Ask) -> tuple[int | None, str, str]:
+def trial_task(cfg: StudyConfig, ask: cluster.Ask) -> tuple[int | None, str, str]:
     """One trial on the node Ray picked: (trial number, its state, the node)."""
     from pipeline.tune import open_study
     node = cluster.node_label()
     env = {} if ask.gpus else {"OMP_NUM_THREADS": str(ask.cpus)}  # Ray sets CUDA_VISIBLE_DEVICES itself
-    study = open_study(cfg, slot=slot, parallel=True)
+    cfg = replace(cfg, parallel=True)
+    study = open_study(cfg)
     ran = []
     study.optimize(Objective(cfg, env), n_trials=1, catch=(TrialFailed,), callbacks=[lambda s, t: ran.append(t)])
     return (ran[0].number, ran[0].state.name, node) if ran else (None, "?", node)
@@ -59,7 +61,7 @@ def run_trials(cfg: StudyConfig, todo: int, args, ask: cluster.Ask) -> tuple[int
     try:
         while slot < todo or pending:
             while slot < todo and len(pending) < args.parallel:
-                pending[task.remote(cfg, slot, ask)] = slot
+                pending[task.remote(cfg, ask)] = slot
                 slot += 1
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in ready:

@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
     studies = tune.views(root, results, tuned, warnings)
     for warning in warnings:
         print(f"[jaft report] warning: {warning}", file=sys.stderr)
-    if not results:
+    if not results and not tuned:
         print(f"[jaft report] no scored runs under {root}: tables are all '–' "
               f"(train with `just train`, score with `just eval`)", file=sys.stderr)
     built = [tables.build(name, results, failed, tuned) for name in tables.specs()]
@@ -56,7 +56,8 @@ def main(argv: list[str]) -> int:
         write_report(out, built, results, failed, warnings, args)
         if studies:
             write_tune(out, studies, args)
-    print(f"[jaft report] {len(results)} scored runs -> {args.out}/ (table3/5/6 .md/.tex, comparison.md, "
+    print(f"[jaft report] {len(results)} scored runs" + (f" and {len(studies)} tuning studies" if studies else "")
+          + f" -> {args.out}/ (table3/5/6 .md/.tex, comparison.md, "
           f"intervals.md, significance.md, cost.md, results.csv/.json, plots, README.md)", file=sys.stderr)
     for table in built:
         print(tables.to_markdown(table, args.select))

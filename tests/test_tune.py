@@ -117,6 +117,20 @@ def test_a_pruned_trial_stops_training_and_is_recorded_pruned(fake_study):
     assert study.trials[0].value == 0.95 and study.trials[0].user_attrs["best_epoch"] == 2
 
 
+def test_draws_are_seeded_per_trial_and_never_repeat_on_resume(fake_study, tmp_path):
+    from dataclasses import replace
+    from pipeline.trial import Objective, TrialFailed
+    from pipeline.tune import open_study
+    cfg, objective = fake_study
+    open_study(cfg).optimize(objective, n_trials=2, catch=(TrialFailed,))
+    open_study(cfg).optimize(objective, n_trials=1, catch=(TrialFailed,))  # a second `just tune`
+    lrs = [t.params["lr"] for t in open_study(cfg).trials]
+    assert len(set(lrs)) == 3
+    twin = replace(cfg, dir=str(tmp_path / "twin" / "tiny-marc-tune"))  # same seed, one session: same draws
+    open_study(twin).optimize(Objective(twin, objective.env), n_trials=3, catch=(TrialFailed,))
+    assert [t.params["lr"] for t in open_study(twin).trials] == lrs
+
+
 def test_a_killed_trial_is_marked_and_run_again_once(fake_study):
     from optuna.trial import TrialState
     from pipeline.trial import TrialLock
