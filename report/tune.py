@@ -13,7 +13,7 @@ from pathlib import Path
 
 from jaft.common import DataError
 from prompts.tasks import TASKS
-from recipes import read_manifest
+from recipes import DEFAULT_SEED, read_manifest
 from recipes.models import LEARNING_RATES
 from report.tables import DASH
 
@@ -205,7 +205,7 @@ def views(runs_root: Path, results: dict, tuned: dict, warnings: list[str]) -> l
             warnings.append(f"{study_dir}: not a study name (<model>-<task>-tune[-s<seed>]); left out of tune.md")
             continue
         grid = {r.lr: r for r in results.values() if (r.model, r.task, r.variant) == (model, task, None)
-                and r.seed == 42 and r.lr in LEARNING_RATES}
+                and r.seed == DEFAULT_SEED and r.lr in LEARNING_RATES}
         v = StudyView(study_dir.name, model, task, settings, trials, head, grid)
         v.test = paired(v, score_spec(task)[0])
         out.append(v)
