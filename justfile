@@ -31,6 +31,10 @@ train *args:
 sweep *args:
     @exec {{py}} -m pipeline sweep "$@"
 
+# an Optuna search of the lr (and rank) on a tuning split carved from train: just tune calm2 marc [--trials 8]
+tune *args:
+    @exec {{py}} -m pipeline tune "$@"
+
 # fit and cache a run's rows without training: just prepare calm2 xlsum [--variant len1024]
 prepare *args:
     @exec {{py}} -m recipes prepare "$@"

@@ -220,7 +220,7 @@ def eval_run(run_dir: Path, *, batch_size: int, backend: str, limit: int | None,
 def score_epochs(run_dir: Path, run: dict, pending: list[tuple[int, Path]], *, batch_size: int, backend: str,
                  limit: int | None, max_new_tokens: int | None) -> None:
     """Generate and score each pending epoch checkpoint (the caller holds the run's lock)."""
-    spec = RunSpec.parse(run["model"], run["task"], run["lr"], run.get("variant"), run.get("seed"))
+    spec = RunSpec.parse(run["model"], run["task"], run["lr"], run.get("variant"), run.get("seed"), run.get("trial"))
     # Files first, model after: a stale or damaged predictions file is dealt with before minutes of loading.
     prints = {}
     for epoch, checkpoint in pending:

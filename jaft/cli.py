@@ -25,6 +25,7 @@ VERBS = {
     "export": ("report.export", [], "one epoch of a run as a PEFT adapter (and merged model) with a model card"),
     "sweep": ("pipeline.__main__", ["sweep"], "the paper's grid: data -> train -> eval -> report"),
     "demo": ("pipeline.__main__", ["demo"], "the whole pipeline on the tiny model, on CPU"),
+    "tune": ("pipeline.__main__", ["tune"], "an Optuna search of the lr (and rank) on a tuning split"),
 }
 
 

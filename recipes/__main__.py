@@ -29,6 +29,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", help=VARIANTS_HELP)
     p.add_argument("--seed", help=f"training seed (default {DEFAULT_SEED}); another seed adds -s<N> to the run id")
     p.add_argument("--epochs", type=int, help="override the paper's 10 epochs (the demo uses fewer)")
+    p.add_argument("--trial", help="a trial of `just tune` (run id <model>-<task>-tune-<N>, any LR; its epochs "
+                                   "wait for the tuner's verdict, recipes/epoch_gate.py)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any recipe key (value read as YAML), e.g. --set micro_batch_size=2")
     p.add_argument("--deepspeed", help="a DeepSpeed config for one run over several GPUs, "
@@ -80,7 +82,7 @@ def main(argv: list[str]) -> int:
     for flag, value in (("--epochs", args.epochs), ("--cap-mb", args.cap_mb)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
-    spec = RunSpec.parse(args.model, args.task, args.lr, args.variant, args.seed)
+    spec = RunSpec.parse(args.model, args.task, args.lr, args.variant, args.seed, args.trial)
     if args.verb == "render":
         from recipes.render import build_recipe, option_args, write_recipe
         # Never rewrite the recipe of a training or eval in progress (a new run's folder is made last).

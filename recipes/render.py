@@ -11,6 +11,7 @@ import yaml
 from jaft.common import atomic_write_text
 from jaft.common import UsageError
 from recipes.axolotl_keys import check_key, check_values
+from recipes.gate import GATE_DIR
 from recipes.runs import DEFAULT_SEED, RunSpec
 from recipes.models import DEFAULT_CAP_MB
 
@@ -55,6 +56,10 @@ def recipe_dict(spec: RunSpec, *, epochs: int | None = None, cap_mb: int = DEFAU
     plugins = ["recipes.vram_cap.VramCapPlugin", "recipes.whole_epochs.WholeEpochsPlugin"]
     if spec.liger:
         plugins.append("axolotl.integrations.liger.LigerPlugin")
+    gate = {}
+    if spec.trial is not None:  # a tuning trial: each epoch waits for the tuner's verdict (prune or go on)
+        plugins.append("recipes.epoch_gate.EpochGatePlugin")
+        gate = {"epoch_gate_dir": str(run_dir / GATE_DIR)}
     context = {
         **DEFAULTS,
         "lora": {**DEFAULTS["lora"], "targets": list(spec.model.lora_targets)},
@@ -80,7 +85,7 @@ def recipe_dict(spec: RunSpec, *, epochs: int | None = None, cap_mb: int = DEFAU
         "vram_cap_mb": cap_mb,
     }
     cfg = yaml.safe_load(ENV.get_template("recipe.yaml.j2").render(**context))
-    return {**cfg, **spec.model.recipe_overrides}
+    return {**cfg, **gate, **spec.model.recipe_overrides}
 
 
 # Keys a command-line argument owns: a `--set` of one would train with a value that the run id, run.json
@@ -97,6 +102,7 @@ OWNED_KEYS = {
     "vram_cap_mb": "--cap-mb",
     "deepspeed": "--deepspeed",
     "seed": "--seed",
+    "epoch_gate_dir": "--trial (a `just tune` trial's run folder)",
 }
 
 
@@ -132,6 +138,7 @@ def option_args(*, epochs=None, overrides=(), deepspeed=None, cap_mb=None) -> li
 def header(spec: RunSpec, options: list[str]) -> str:
     args = [spec.model.name, spec.task.name, spec.lr] + (["--variant", spec.variant] if spec.variant else [])
     args += ["--seed", str(spec.seed)] if spec.seed != DEFAULT_SEED else []
+    args += ["--trial", str(spec.trial)] if spec.trial is not None else []
     line = " ".join(shlex.quote(a) for a in args + list(options))
     return (f"# jaft run {spec.id}: written by `just render {line}`\n"
             f"# train it with `just train {line}` (do not edit: re-render instead)\n")

@@ -13,6 +13,7 @@ from pathlib import Path
 from jaft.common import UsageError, choose
 from recipes import manifest, resume, tracking
 from recipes.cost import Meter
+from recipes.gate import stopped_at
 from recipes.lock import RunLock
 from recipes.render import base_model_path, build_recipe, option_args, write_recipe
 from recipes.rows import SPLITS, fit_run_rows, load_tokenizer, write_run_data
@@ -126,7 +127,7 @@ def _train_locked(spec: RunSpec, lock: RunLock, *, force: bool, epochs: int | No
         dataset=provenance(spec.task.name), prompt_template=spec.task.template_file,
         prompt_template_sha256=spec.task.template_hash, **manifest.effective(recipe),
         rows=rows, versions=manifest.versions(), status="running", resumed=resumed, started=manifest.now(),
-        identity=wanted, error=None,
+        identity=wanted, error=None, **({"trial": spec.trial} if spec.trial is not None else {}),
     )
     # --- tracking (recipes/tracking.py): the tracker run, reused on resume, recorded in run.json
     try:
@@ -191,6 +192,12 @@ def launch(spec: RunSpec, cfg: dict, recipe: Path, resumed: bool, lock: RunLock,
               file=sys.stderr)
         raise Interrupted(signum)
     done = manifest.checkpoints(spec.dir)
+    pruned = stopped_at(spec.dir) if spec.trial is not None else None
+    if code == 0 and pruned is not None and len(done) >= pruned:  # `just tune` stopped it (recipes/gate.py)
+        if not record(spec, status="pruned", finished=manifest.now(), epochs_saved=len(done), cost=cost):
+            return 1
+        print(f"[jaft] {spec.id}: pruned by the tuner after epoch {pruned}", file=sys.stderr)
+        return 0
     if code == 0 and len(done) >= int(cfg["num_epochs"]):
         if not record(spec, status="finished", finished=manifest.now(), epochs_saved=len(done), cost=cost):
             return 1
