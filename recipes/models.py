@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from jaft.common import UsageError, choose
-from prompts.tasks import read_registry, registry_error, registry_files
+from jaft.records import Grid, ModelEntry, check
+from prompts.tasks import Names, Registry, read_registry, registry_files
 
 HERE = Path(__file__).parent
-# The paper's four learning rates, written as the paper writes them (and as run ids spell them).
-LEARNING_RATES = {"2e-4": 2e-4, "5e-5": 5e-5, "2e-5": 2e-5, "1e-5": 1e-5}
 # The paper's VRAM budget: 46,000 MB as nvidia-smi counts MB, i.e. MiB.
 DEFAULT_CAP_MB = 46000
 VARIANT = re.compile(r"^(len(?P<len>\d+)|full)$")
@@ -37,22 +36,52 @@ class Model:
     recipe_overrides: dict = field(default_factory=dict)  # recipe keys this model changes (tiny only)
     paper: bool = False         # one of the paper's models: in the default grid and every table
     paper_variants: dict = field(default_factory=dict)    # task -> extra variants of the grid
+    group: str | None = None    # a set of models swept together (e.g. `successors`)
+    architecture: dict | None = None  # config.json facts (recipes/architecture.py)
 
 
-def _load() -> dict[str, Model]:
+def model_files() -> list[Path]:
+    from jaft.settings import current
+    return registry_files(HERE / "models.yaml", current().model_files)
+
+
+def _load(files) -> dict[str, Model]:
     """models.yaml, then the files in JAFT_MODELS (a user's own models; an entry there replaces ours)."""
     models = {}
-    for path in registry_files(HERE / "models.yaml", "JAFT_MODELS"):
+    for path in files:
         for name, e in read_registry(path).items():
-            try:
-                models[name] = Model(name=name, **{**e, "lora_targets": tuple(e["lora_targets"])})
-            except (TypeError, KeyError) as err:
-                raise registry_error(f"{path}: model '{name}': {err}") from None
+            entry = check(ModelEntry, e, f"{path}: model '{name}'")
+            models[name] = Model(name=name, **{**entry.model_dump(), "lora_targets": tuple(entry.lora_targets)})
     return models
 
 
-MODELS: dict[str, Model] = _load()
-PAPER_MODELS = tuple(name for name, m in MODELS.items() if m.paper)
+def grid_files() -> list[Path]:
+    from jaft.settings import current
+    return [current().grid_file or HERE / "grid.yaml"]
+
+
+def _load_grid(files) -> dict[str, float]:
+    """The grid's learning rates (recipes/grid.yaml, or JAFT_GRID): spelling -> value, in column order."""
+    path = files[0]
+    grid = check(Grid, read_registry_file(path), f"{path}")
+    return {text: float(text) for text in grid.learning_rates}
+
+
+def read_registry_file(path: Path) -> dict:
+    import yaml
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: cannot read the grid ({type(e).__name__})") from None
+
+
+MODELS: Mapping[str, Model] = Registry(model_files, _load)
+# The learning rates of the grid, as the paper writes them (and as run ids spell them): registry data.
+LEARNING_RATES: Mapping[str, float] = Registry(grid_files, _load_grid)
+
+
+# The paper's models (the default grid, a row of every table), in registry order.
+PAPER_MODELS: Sequence[str] = Names(lambda: tuple(name for name, m in MODELS.items() if m.paper))
 
 
 def get_model(name: str) -> Model:
@@ -70,7 +99,8 @@ def parse_lr(text: str) -> str:
     for name, v in LEARNING_RATES.items():
         if value is not None and abs(value - v) < 1e-12:
             return name
-    raise UsageError(f"unknown learning rate '{text}'; valid: {', '.join(LEARNING_RATES)}")
+    raise UsageError(f"unknown learning rate '{text}'; valid: {', '.join(LEARNING_RATES)} "
+                     f"(the grid: recipes/grid.yaml)")
 
 
 def parse_variant(text: str | None) -> str | None:

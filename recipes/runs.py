@@ -1,6 +1,7 @@
 """One run of the grid: its id, its folder, the settings that follow from model × task × lr × variant × seed."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,25 @@ def parse_seed(value) -> int:
     return seed
 
 
+def run_id(model: str, task: str, lr: str, variant: str | None = None, seed: int = DEFAULT_SEED) -> str:
+    """`<model>-<task>-lr<lr>[-<variant>][-s<seed>]`: the default seed keeps the paper-grid ids. The one
+    place a run id is spelled; `parse_run_id` is the one place it is read back."""
+    base = f"{model}-{task}-lr{lr}"
+    base = f"{base}-{variant}" if variant else base
+    return base if seed == DEFAULT_SEED else f"{base}-s{seed}"
+
+
+def parse_run_id(text: str) -> dict | None:
+    """{model, task, lr, variant, seed} of a run id (tasks and rates from the registries), or None."""
+    pattern = re.compile(r"(?P<model>.+?)-(?P<task>" + "|".join(map(re.escape, TASKS)) + r")-lr(?P<lr>"
+                         + "|".join(map(re.escape, LEARNING_RATES)) + r")(?:-(?P<variant>len\d+|full))?"
+                         r"(?:-s(?P<seed>\d+))?")
+    m = pattern.fullmatch(str(text))
+    if not m:
+        return None
+    return {**m.groupdict(), "seed": int(m["seed"]) if m["seed"] else DEFAULT_SEED}
+
+
 @dataclass(frozen=True)
 class RunSpec:
     model: Model
@@ -41,10 +61,8 @@ class RunSpec:
 
     @property
     def id(self) -> str:
-        """`<model>-<task>-lr<lr>[-<variant>][-s<seed>]`: the default seed keeps the paper-grid ids."""
-        base = f"{self.model.name}-{self.task.name}-lr{self.lr}"
-        base = f"{base}-{self.variant}" if self.variant else base
-        return base if self.seed == DEFAULT_SEED else f"{base}-s{self.seed}"
+        """`<model>-<task>-lr<lr>[-<variant>][-s<seed>]` (run_id)."""
+        return run_id(self.model.name, self.task.name, self.lr, self.variant, self.seed)
 
     @property
     def dir(self) -> Path:
@@ -83,10 +101,10 @@ class RunSpec:
         return self.full and self.model.liger
 
 
-def paper_grid(models=PAPER_MODELS, tasks=tuple(TASKS), lrs=tuple(LEARNING_RATES),
-               seeds=(DEFAULT_SEED,)) -> list[RunSpec]:
+def paper_grid(models=None, tasks=None, lrs=None, seeds=(DEFAULT_SEED,)) -> list[RunSpec]:
     """models × tasks × lrs, plus each model's `paper_variants` (the 7B models' XL-Sum `len1024`), once per
     seed: 56 runs for the paper's four models and one seed."""
+    models, tasks, lrs = models or PAPER_MODELS, tasks or tuple(TASKS), lrs or tuple(LEARNING_RATES)
     grid = []
     for m in models:
         for t in tasks:

@@ -18,7 +18,8 @@ SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]
 
 
 def tiny_dir() -> Path:
-    return Path(os.environ.get("JAFT_TINY_DIR", ".cache/tiny-model")).resolve()
+    from jaft.settings import current
+    return current().tiny_dir
 
 
 def _corpus() -> list[str]:

@@ -8,7 +8,6 @@ both folders: the report never picks one silently.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from jaft.common import DataError, read_jsonl
 from prompts.tasks import TASKS
 from recipes import DEFAULT_SEED, read_manifest
 from recipes.models import LEARNING_RATES, MODELS
+from recipes.runs import parse_run_id
 
 SELECT = {"task-metric": "best", "val-loss": "best_by_val_loss"}
 
@@ -152,11 +152,6 @@ class Failure:
     error: str
 
 
-RUN_ID = re.compile(r"(?P<model>.+?)-(?P<task>" + "|".join(map(re.escape, TASKS)) + r")-lr(?P<lr>"
-                    + "|".join(map(re.escape, LEARNING_RATES)) + r")(?:-(?P<variant>len\d+|full))?"
-                    r"(?:-s(?P<seed>\d+))?")
-
-
 def failures(runs_root: Path) -> tuple[dict[tuple, Failure], list[str]]:
     """Runs whose run.json says "failed", by (model, task, lr, variant, seed), with their recorded error."""
     found, warnings = {}, []
@@ -168,12 +163,12 @@ def failures(runs_root: Path) -> tuple[dict[tuple, Failure], list[str]]:
             continue
         if run.get("status") != "failed":
             continue
-        parsed = RUN_ID.fullmatch(str(run.get("run_id", path.parent.name)))
+        parsed = parse_run_id(run.get("run_id", path.parent.name))
         model = run.get("model") or (parsed and parsed["model"])
         task = run.get("task") or (parsed and parsed["task"])
         lr = run.get("lr") or (parsed and parsed["lr"])
         variant = run.get("variant") if "model" in run else (parsed and parsed["variant"])
-        seed = seed_of(run, {"seed": int(parsed["seed"])} if parsed and parsed["seed"] else {})
+        seed = seed_of(run, parsed or {})
         failure = Failure(run.get("run_id", path.parent.name), path.parent, (model, task, lr, variant, seed),
                           str(run.get("error") or "no error recorded"))
         if model not in MODELS or task not in TASKS or lr not in LEARNING_RATES:
