@@ -151,18 +151,20 @@ class ScoresRecord(BaseModel):
 
 def one_line(error: ValidationError, where: str) -> str:
     """pydantic's error as one line: `where: key 'x': what is wrong` (unknown keys with the nearest name)."""
-    parts = []
+    parts, missing = [], []
     for err in error.errors():
         loc = [str(x) for x in err.get("loc", ())]
         key = ".".join(loc) or "entry"
         if err["type"] == "extra_forbidden":
             parts.append(f"unknown key '{key}'{did_you_mean(loc[-1], _known_keys(error, loc))}")
         elif err["type"] == "missing":
-            parts.append(f"missing key '{key}'")
+            missing.append(key)
         else:
             msg = err.get("msg", "?").removeprefix("Value error, ")
             parts.append(f"key '{key}': {msg}")
-    return f"{where}: " + "; ".join(parts)
+    if missing:
+        parts.insert(0, f"lacks {', '.join(missing)}")
+    return f"{where} " + "; ".join(parts) if missing and not parts[1:] else f"{where}: " + "; ".join(parts)
 
 
 _MODELS = {}
