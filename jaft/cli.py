@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from jaft.common import UsageError, run
@@ -39,6 +40,8 @@ class Parser(argparse.ArgumentParser):
     """A usage mistake is one line (`error: ...`, exit 2), as every other mistake is."""
 
     def error(self, message: str):
+        # "argument --epochs: must be at least 1, got 0" -> "--epochs must be at least 1, got 0"
+        message = re.sub(r"^argument ([^:]+): (must be|expected)", r"\1 \2", message)
         raise UsageError(f"{self.prog}: {message} (`{self.prog} --help` for the options)")
 
 

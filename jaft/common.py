@@ -14,12 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 
-class UsageError(Exception):
-    """A bad name or value typed by the user: printed as one line, exit code 2."""
-
-
-class DataError(Exception):
-    """A bad data file: the message names the file and line."""
+from jaft.errors import DataError, UsageError  # noqa: F401 - every stage imports them from here
 
 
 def nearest(value, valid) -> str | None:

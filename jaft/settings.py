@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from jaft.common import UsageError
+from jaft.errors import UsageError
 
 # Every variable jaft reads, with what it means (docs/structure.md lists the same).
 VARIABLES = {
