@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from jaft.common import DataError, read_jsonl
+from jaft.records import migrate_scores
 from prompts.tasks import TASKS
 from recipes import DEFAULT_SEED, read_manifest
 from recipes.models import LEARNING_RATES, MODELS
@@ -70,8 +71,11 @@ def load(path: Path, select: str) -> Result | str:
     try:
         s = json.loads(path.read_text(encoding="utf-8"))
         model, task, lr = s["model"], s["task"], s["lr"]
+        s = migrate_scores(s, path)  # written by an older jaft: read as today's; a newer one: left out
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
         return f"{path}: malformed scores file ({type(e).__name__}: {e}); left out"
+    except DataError as e:
+        return f"{e}; left out"
     if model not in MODELS or task not in TASKS or lr not in LEARNING_RATES:
         return f"{path}: unknown model/task/lr ({model}, {task}, {lr}); left out"
     best = s.get(SELECT[select])
