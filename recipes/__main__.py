@@ -73,15 +73,17 @@ def run_verb(verb: str, args) -> int:
         return 0
     spec = RunSpec.parse(args.model, args.task, args.lr, args.variant, args.seed)
     if args.verb == "render":
-        from recipes.render import build_recipe, option_args, write_recipe  # Axolotl's check: in train
+        from recipes.render import build_recipe, option_args, write_recipe
         # Never rewrite the recipe of a training or eval in progress (a new run's folder is made last).
         lock = RunLock(spec.dir)
         try:
             lock.acquire_if_present()
             if not args.force and manifest.read(spec.dir).get("status") == "finished":
                 raise UsageError(f"run {spec.id} already finished; its recipe stays as trained (--force to rewrite)")
+            # Axolotl's schema (a ~20 s import) checks a rendered recipe only when `--set` changed it: jaft's
+            # own recipe is checked by the tests; `train` always checks before anything trains.
             cfg = build_recipe(spec, force=args.force, epochs=args.epochs, overrides=args.overrides,
-                               deepspeed=args.deepspeed, cap_mb=args.cap_mb, axolotl_check=False)
+                               deepspeed=args.deepspeed, cap_mb=args.cap_mb, axolotl_check=bool(args.overrides))
             if lock.fd is None:
                 lock.acquire()
             print(write_recipe(spec, cfg, option_args(epochs=args.epochs, overrides=args.overrides,
