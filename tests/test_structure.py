@@ -215,3 +215,23 @@ def test_postprocessing_reads_the_stop_text_from_the_task(monkeypatch):
     other = type(task)(**{**task.__dict__, "generate": {**task.generate, "stop": ["END"]}})
     assert STEPS["before_closing_quotes"]('要約END """x', other) == "要約"
     assert STEPS["before_closing_quotes"]('要約"""x', task) == "要約"
+
+
+def test_a_file_the_user_put_in_reports_is_not_deleted_by_the_next_report(tmp_path):
+    first = cli("jaft", "report", "--no-plots", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    (tmp_path / "reports" / "notes.md").write_text("mine")
+    again = cli("jaft", "report", "--no-plots", cwd=tmp_path)
+    assert again.returncode == 2 and "notes.md" in again.stderr
+    assert (tmp_path / "reports" / "notes.md").read_text() == "mine"
+
+
+def test_paths_typed_in_a_subfolder_and_a_relative_jaft_data_start_where_the_user_is(tmp_path):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    exe = Path(sys.executable).with_name("just")
+    proc = subprocess.run([str(exe), "--justfile", str(REPO / "justfile"), "--working-directory", str(tmp_path),
+                           "data", "marc", "--from", os.path.relpath(SAMPLES / "marc", sub)],
+                          cwd=sub, capture_output=True, text=True, env={**os.environ, "JAFT_DATA": "mydata"})
+    assert proc.returncode == 0, proc.stderr
+    assert (sub / "mydata" / "marc" / "train.jsonl").is_file() and not (tmp_path / "mydata").exists()
