@@ -235,3 +235,25 @@ def test_paths_typed_in_a_subfolder_and_a_relative_jaft_data_start_where_the_use
                           cwd=sub, capture_output=True, text=True, env={**os.environ, "JAFT_DATA": "mydata"})
     assert proc.returncode == 0, proc.stderr
     assert (sub / "mydata" / "marc" / "train.jsonl").is_file() and not (tmp_path / "mydata").exists()
+
+
+def test_a_rate_added_to_the_grid_trains_and_is_reported(tmp_path, fake_axolotl, monkeypatch):
+    """1e-4 in the grid: `train` takes it (Axolotl replaced by a no-op, everything jaft writes is real, its
+    own validate_config included) and the report's Table 3 has a column holding its score."""
+    from recipes.runs import RunSpec
+    from tests.report_fixtures import write_scores
+    grid = tmp_path / "grid.yaml"
+    grid.write_text('learning_rates: ["2e-4", "1e-4", "5e-5", "2e-5", "1e-5"]\n')
+    monkeypatch.setenv("JAFT_GRID", str(grid))
+    spec = RunSpec.parse("tiny", "marc", "1e-4")
+    fake_axolotl(spec, epochs=1)
+    assert (spec.dir / "recipe.yaml").is_file() and "learning_rate: 0.0001" in (spec.dir / "recipe.yaml").read_text()
+    write_scores(tmp_path / "scored", "calm2", "marc", "1e-4", {"accuracy": 0.9123})
+    proc = cli("jaft", "report", "--no-plots", "--runs", str(tmp_path / "scored"), cwd=tmp_path,
+               env={"JAFT_GRID": str(grid)})
+    assert proc.returncode == 0, proc.stderr
+    table = (tmp_path / "reports" / "table3.md").read_text()
+    header = next(line for line in table.splitlines() if "lr=1e-4" in line)
+    row = next(line for line in table.splitlines() if line.startswith("| CALM2 7B"))
+    column = [c.strip() for c in header.split("|")].index("lr=1e-4")
+    assert "91.23" in row.split("|")[column]
