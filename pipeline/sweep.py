@@ -21,6 +21,7 @@ import sys
 import threading
 from pathlib import Path
 
+from jaft import settings
 from jaft.cli import Parser, at_least_one, user_path
 from jaft.common import UsageError, choose, run
 from pipeline.steps import StepOptions, run_one, say, state
@@ -166,7 +167,8 @@ def run_grid(grid: list[RunSpec], args) -> int:
         threads = max(1, (os.cpu_count() or 1) // len(slots)) if not gpus and len(slots) > 1 else None
         failures = run_here(todo, opts, slots, threads)
     if not args.no_report:
-        subprocess.call([sys.executable, "-m", "report"])
+        # the report sees this command's settings (the demo's folders), not only the shell's variables
+        subprocess.call([sys.executable, "-m", "report"], env={**os.environ, **settings.current().environ()})
     if failures:
         say(f"{len(failures)} of {len(todo)} runs failed:")
         for run_id, detail in sorted(failures):
