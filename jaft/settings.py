@@ -131,11 +131,18 @@ def from_environ(env=None, cwd: Path | None = None) -> Settings:
 
 
 _CURRENT: list[Settings] = []
+_LAST: dict = {}
 
 
 def current() -> Settings:
-    """The command's settings; outside a command (a library call, a test), the environment's as it is now."""
-    return _CURRENT[-1] if _CURRENT else from_environ()
+    """The command's settings; outside a command (a library call, a test), the environment's as it is now
+    (built again only when a JAFT_* variable or the current folder changed: a per-row lookup stays cheap)."""
+    if _CURRENT:
+        return _CURRENT[-1]
+    key = (tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("JAFT_"))), os.getcwd())
+    if _LAST.get("key") != key:
+        _LAST.update(key=key, settings=from_environ())
+    return _LAST["settings"]
 
 
 @contextlib.contextmanager
