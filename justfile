@@ -6,6 +6,8 @@
 set positional-arguments
 set dotenv-load := false
 export AXOLOTL_DO_NOT_TRACK := "1"
+# W&B stays off for every verb; `--track wandb` restores the user's own WANDB_MODE, kept here (recipes/tracking.py).
+export JAFT_WANDB_MODE := env("WANDB_MODE", "")
 export WANDB_MODE := "disabled"
 export HF_HUB_DISABLE_TELEMETRY := "1"
 export RAY_USAGE_STATS_ENABLED := "0"
@@ -55,6 +57,11 @@ score *args:
 [no-exit-message]
 report *args:
     @exec {{jaft}} report "$@"
+
+# one epoch as a PEFT adapter + model card (--merge: and a merged model): just export runs/calm2-marc-lr2e-4
+[no-exit-message]
+export *args:
+    @exec {{jaft}} export "$@"
 
 # memory plan: the longest sequence under the cap per model and setting
 [no-exit-message]

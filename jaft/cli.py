@@ -30,6 +30,7 @@ VERBS = {
     "eval": ("eval.__main__", "generate + score every epoch of every finished run"),
     "score": ("eval.__main__", "score a predictions file; metrics as JSON"),
     "report": ("report.__main__", "tables, comparison, intervals, significance, cost, results.csv, plots"),
+    "export": ("report.export", "one epoch of a run as a PEFT adapter (and merged model) with a model card"),
     "sweep": ("pipeline.sweep", "the paper's grid: data -> train -> eval -> report"),
     "demo": ("pipeline.demo", "the whole pipeline on the tiny model, on CPU"),
     "validate": ("jaft.validate", "check registries, a run folder, a data folder or a predictions file"),

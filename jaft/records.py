@@ -23,6 +23,7 @@ from jaft.common import DataError, did_you_mean
 ARCHS = ["llama", "gpt2", "qwen2", "qwen3", "gemma2"]
 SPLITS = ["train", "validation", "test"]
 ATTENTION = ["eager", "sdpa", "flash_attention_2"]
+ADAPTERS = ["lora", "qlora"]
 RUN_STATUS = ["running", "finished", "failed", "interrupted"]
 
 RUN_SCHEMA = 1
@@ -67,6 +68,7 @@ class TaskEntry(Record):
     postprocess: str       # a step registered in eval/postprocess.py (checked there and by `jaft validate`)
     metrics: list[str] = Field(min_length=1)   # registered in eval/metrics.py; the first selects
     table: dict[str, Any] | None = None
+    cluster_field: str | None = None   # examples sharing this field's value resample together
 
     @field_validator("splits")
     @classmethod
@@ -84,7 +86,7 @@ class ModelEntry(Record):
     display: str
     arch: str
     size: str
-    shape: dict[str, int]
+    shape: dict[str, int] | None = None            # optional when `architecture` gives the facts
     lora_targets: list[str] = Field(min_length=1)
     native_context: int = Field(ge=1)
     train_len: int = Field(ge=1)
@@ -97,7 +99,11 @@ class ModelEntry(Record):
     paper: bool = False
     paper_variants: dict[str, list[str]] = {}
     group: str | None = None                       # e.g. `successors`: a set of models swept together
-    architecture: dict[str, Any] | None = None     # config.json facts (recipes/architecture.py)
+    architecture: dict[str, Any] | None = None     # config.json facts (recipes/architecture.py checks them)
+    license: str | None = None
+    adapter: str = "lora"
+
+    _adapter = field_validator("adapter")(classmethod(lambda cls, v: _closed("adapter", ADAPTERS)(v)))
 
     _arch = field_validator("arch")(classmethod(lambda cls, v: _closed("arch", ARCHS)(v)))
     _attn = field_validator("paper_attn")(classmethod(lambda cls, v: _closed("attention", ATTENTION)(v)))

@@ -34,6 +34,8 @@ VARIABLES = {
     "JAFT_KILL_GRACE_S": "seconds a stopped training gets before SIGKILL (default 30)",
     "JAFT_ORPHAN_WAIT_S": "seconds a new holder waits for a training a killed jaft left (default grace + 30)",
     "JAFT_INVOCATION_DIR": "where the user typed the command (set by the justfile); relative paths start there",
+    "JAFT_TRACK": "the experiment tracker when no --track is given: mlflow, wandb, or off (default)",
+    "JAFT_WANDB_MODE": "the user's WANDB_MODE, kept by the justfile (which pins WANDB_MODE=disabled)",
 }
 
 
@@ -53,6 +55,8 @@ class Settings:
     launcher: str | None
     kill_grace_s: float
     orphan_wait_s: float
+    track: str = ""
+    wandb_mode: str | None = None    # None: JAFT_WANDB_MODE not set at all
 
     def user_path(self, text: str | os.PathLike) -> Path:
         """A path the user typed, relative to where the user is (kept relative when that is here)."""
@@ -127,6 +131,7 @@ def from_environ(env=None, cwd: Path | None = None) -> Settings:
         task_files=files("JAFT_TASKS"), model_files=files("JAFT_MODELS"), grid_file=path("JAFT_GRID", None),
         tiny_dir=path("JAFT_TINY_DIR", ".cache/tiny-model").resolve(),
         launcher=launcher, kill_grace_s=grace, orphan_wait_s=_seconds(env, "JAFT_ORPHAN_WAIT_S", grace + 30),
+        track=env.get("JAFT_TRACK", "").strip(), wandb_mode=env.get("JAFT_WANDB_MODE"),
     )
 
 

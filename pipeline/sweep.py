@@ -8,6 +8,7 @@ Examples:
   python -m pipeline sweep --dry-run                                # the paper's 56 runs, planned
   python -m pipeline sweep --models calm2 llama2-7b --tasks marc --gpus 0,1
   python -m pipeline sweep --models calm2 --tasks marc --seeds 42 43 44        # three seeds per cell
+  python -m pipeline sweep --models successors --dry-run                    # today's seven successors
   python -m pipeline sweep --models tiny --lrs 2e-4 --epochs 2 --data-from prompts/samples
   python -m pipeline sweep --ray auto --models llama2-13b --gpus-per-run 2 --deepspeed recipes/deepspeed/zero2.json
 """
@@ -19,15 +20,17 @@ import queue
 import subprocess
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 
 from jaft import settings
 from jaft.cli import Parser, at_least_one, user_path
 from jaft.common import UsageError, choose, run
 from pipeline.steps import StepOptions, run_one, say, state
+from recipes import tracking
 from prompts.data import prepare
 from prompts.tasks import TASKS
-from recipes.models import LEARNING_RATES, MODELS, PAPER_MODELS, parse_lr
+from recipes.models import GROUPS, LEARNING_RATES, MODELS, PAPER_MODELS, expand_models, parse_lr
 from recipes.runs import DEFAULT_SEED, RunSpec, data_root, paper_grid, parse_seed
 
 
@@ -85,7 +88,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def add_arguments(verb: str, ap) -> None:
-    ap.add_argument("--models", nargs="+", default=list(PAPER_MODELS), help=f"from {', '.join(MODELS)}")
+    ap.add_argument("--models", nargs="+", default=list(PAPER_MODELS),
+                    help=f"from {', '.join(MODELS)}, or a group: {', '.join(GROUPS)}")
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), help=f"from {', '.join(TASKS)}")
     ap.add_argument("--lrs", nargs="+", default=list(LEARNING_RATES), help=f"from {', '.join(LEARNING_RATES)}")
     ap.add_argument("--seeds", nargs="+", default=[str(DEFAULT_SEED)],
@@ -109,6 +113,8 @@ def add_arguments(verb: str, ap) -> None:
     ap.add_argument("--batch-size", type=at_least_one, default=16, help="eval batch size")
     ap.add_argument("--limit", type=at_least_one, help="eval only the first N rows of each split")
     ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--track", metavar="TRACKER", help="mlflow or wandb: every run's training and eval logged to "
+                    "a tracker, as children of one sweep run (default: JAFT_TRACK, else off; docs/tracking.md)")
 
 
 def main(argv: list[str]) -> int:
@@ -116,7 +122,7 @@ def main(argv: list[str]) -> int:
 
 
 def run_verb(verb: str, args) -> int:
-    models = [choose("model", m, MODELS) for m in args.models]
+    models = [choose("model", m, MODELS) for m in expand_models(args.models)]
     tasks = [choose("task", t, TASKS) for t in args.tasks]
     lrs = [parse_lr(lr) for lr in args.lrs]
     seeds = list(dict.fromkeys(parse_seed(s) for s in args.seeds))
@@ -146,6 +152,7 @@ def run_grid(grid: list[RunSpec], args) -> int:
         ask = cluster.Ask.of(args.gpus_per_run, args.ray_cpus_per_run)
     elif args.ray_cpus_per_run:
         raise UsageError("--ray-cpus-per-run is for --ray; on this machine use --jobs")
+    track = tracking.requested(getattr(args, "track", None))  # the demo's args have none
     opts = StepOptions(epochs=args.epochs, batch_size=args.batch_size, limit=args.limit, deepspeed=deepspeed)
     plan = [(spec, state(spec, args.limit)) for spec in grid]
     todo = [(s, t) for s, t in plan if t != "done"]
@@ -156,6 +163,7 @@ def run_grid(grid: list[RunSpec], args) -> int:
     say(f"{len(grid)} runs, {len(todo)} to do{where}")
     if args.dry_run:
         return 0
+    parent = tracking.start_sweep(track, f"sweep-{datetime.now().strftime('%Y%m%d-%H%M%S')}") if todo else None
     if todo:
         ensure_data(sorted({s.task.name for s, _ in todo}), args.data_from)
     if ask and todo:
@@ -169,6 +177,7 @@ def run_grid(grid: list[RunSpec], args) -> int:
     if not args.no_report:
         # the report sees this command's settings (the demo's folders), not only the shell's variables
         subprocess.call([sys.executable, "-m", "report"], env={**os.environ, **settings.current().environ()})
+    tracking.end_sweep(parent, len(failures))
     if failures:
         say(f"{len(failures)} of {len(todo)} runs failed:")
         for run_id, detail in sorted(failures):

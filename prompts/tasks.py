@@ -39,6 +39,7 @@ class Task:
     postprocess: str = ""                          # a step registered in eval/postprocess.py
     metrics: tuple = ()                            # registered in eval/metrics.py; the first selects
     table: dict | None = None                      # the report's table for this task, or None
+    cluster_field: str | None = None               # examples sharing this field's value resample together
     template_dir: Path = HERE / "templates"        # beside the YAML file that defines the task
 
     @property
@@ -172,8 +173,8 @@ def _task(name: str, e: TaskEntry, template_dir: Path) -> Task:
             label_field=e.label_field, label_words=tuple(e.label_words),
             skip_labels=tuple(e.skip_labels), class_ids=tuple(e.class_ids),
             answers_field=e.answers_field, response_field=e.response_field,
-            source=e.source, generate=e.generate.model_dump(), postprocess=e.postprocess,
-            metrics=tuple(e.metrics), table=e.table, template_dir=template_dir,
+            source=e.source, generate=e.generate.model_dump(exclude_unset=True), postprocess=e.postprocess,
+            metrics=tuple(e.metrics), table=e.table, cluster_field=e.cluster_field, template_dir=template_dir,
         )
 
 

@@ -5,6 +5,7 @@ Example: `python -m recipes train calm2 marc 2e-4`
 What later stages (eval, report, pipeline) need from recipes is offered here, so that they never reach
 into the modules that build and launch training.
 """
+from recipes.hub import load_or_explain
 from recipes.lock import RunLock
 from recipes.manifest import checkpoints, damaged_checkpoints, fingerprint, read as read_manifest, same_checkpoint
 from recipes.models import LEARNING_RATES, MODELS, PAPER_MODELS, get_model
@@ -16,4 +17,4 @@ from recipes.tiny import ensure_tiny
 
 __all__ = ["RunLock", "checkpoints", "damaged_checkpoints", "fingerprint", "same_checkpoint", "read_manifest",
            "LEARNING_RATES", "MODELS", "PAPER_MODELS", "get_model", "base_model_path", "eval_prompts", "RunSpec",
-           "paper_grid", "ensure_tiny", "die_with_parent", "DEFAULT_SEED", "parse_seed"]
+           "paper_grid", "ensure_tiny", "die_with_parent", "DEFAULT_SEED", "parse_seed", "load_or_explain"]

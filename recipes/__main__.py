@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 
 from jaft.cli import at_least_one, package_main, user_path
-from jaft.common import UsageError, run
+from jaft.common import UsageError, choose, run
 from prompts.tasks import TASKS
 from recipes import manifest
 from recipes.lock import RunLock
@@ -36,16 +36,23 @@ def _run_args(p) -> None:
     p.add_argument("--cap-mb", type=at_least_one, help="VRAM cap in MB (MiB); default 46000, the paper's")
     p.add_argument("--force", action="store_true",
                    help="overwrite a finished run; write a recipe the memory planner says exceeds the cap")
+    if p.prog.endswith(" train"):
+        p.add_argument("--track", metavar="TRACKER", help="mlflow or wandb: log the run to an experiment tracker "
+                                                          "(default: JAFT_TRACK, else off; docs/tracking.md)")
 
 
 def add_arguments(verb: str, p) -> None:
     """render, train: a run's arguments; prepare: MODEL TASK [--variant] (the rows every lr shares); tiny."""
     if verb in ("render", "train"):
         _run_args(p)
+    elif verb == "tiny":
+        p.add_argument("name", nargs="?", default="tiny", help="tiny, tiny-qwen3, tiny-qwen2, tiny-gemma2 or tiny-gpt2")
     elif verb == "prepare":
         p.add_argument("model", help=f"one of {', '.join(MODELS)}")
         p.add_argument("task", help=f"one of {', '.join(TASKS)}")
         p.add_argument("--variant", help=VARIANTS_HELP)
+        p.add_argument("--show", metavar="ID", help="print the row with this id as fitted: prompt and response, "
+                                                    "as trained (and the eval prompt)")
 
 
 def main(argv: list[str]) -> int:
@@ -60,16 +67,20 @@ def run_verb(verb: str, args) -> int:
     args.verb = verb
 
     if args.verb == "tiny":
+        from recipes.models import GROUPS
         from recipes.tiny import ensure_tiny
-        print(ensure_tiny())
+        print(ensure_tiny(choose("tiny model", args.name, ("tiny", *GROUPS["twins"]))))
         return 0
     if args.verb == "prepare":
         from recipes.rows import prepare
         spec = RunSpec.parse(args.model, args.task, next(iter(LEARNING_RATES)), args.variant)  # rows: any lr
         print(f"{spec.model.name} {spec.task.name}{' ' + spec.variant if spec.variant else ''}: rows fitted with "
               f"the model's tokenizer, cached for every run and evaluation that reads them")
-        for line in prepare(spec):
+        lines, shown = prepare(spec, show=args.show)
+        for line in lines:
             print("  " + line)
+        for line in shown:
+            print(line)
         return 0
     spec = RunSpec.parse(args.model, args.task, args.lr, args.variant, args.seed)
     if args.verb == "render":
@@ -92,10 +103,11 @@ def run_verb(verb: str, args) -> int:
             lock.release()
         return 0
     from recipes.supervise import Interrupted
+    from recipes.tracking import requested
     from recipes.train import train
     try:
         return train(spec, force=args.force, epochs=args.epochs, overrides=args.overrides,
-                     deepspeed=args.deepspeed, cap_mb=args.cap_mb)
+                     deepspeed=args.deepspeed, cap_mb=args.cap_mb, track=requested(args.track))
     except Interrupted as stopped:  # recorded as interrupted; end as the signal would have
         return stopped.die()
 

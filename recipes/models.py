@@ -8,13 +8,15 @@ from pathlib import Path
 
 from jaft.common import UsageError, choose
 from jaft.records import Grid, ModelEntry, check
-from prompts.tasks import Names, Registry, read_registry, registry_files
+from prompts.tasks import Names, Registry, read_registry, registry_error, registry_files
+from recipes.architecture import Architecture, from_shape
 
 HERE = Path(__file__).parent
 # The paper's VRAM budget: 46,000 MB as nvidia-smi counts MB, i.e. MiB.
 DEFAULT_CAP_MB = 46000
-VARIANT = re.compile(r"^(len(?P<len>\d+)|full)$")
-VARIANTS_HELP = "len<N> (train at N tokens, e.g. len1024), full (native context, SDPA, checkpointing)"
+VARIANT = re.compile(r"^(len(?P<len>\d+)|full|qlora)$")
+VARIANTS_HELP = ("len<N> (train at N tokens, e.g. len1024), full (native context, SDPA, checkpointing), "
+                 "qlora (4-bit NF4 base weights, LoRA on the same targets)")
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,15 @@ class Model:
     recipe_overrides: dict = field(default_factory=dict)  # recipe keys this model changes (tiny only)
     paper: bool = False         # one of the paper's models: in the default grid and every table
     paper_variants: dict = field(default_factory=dict)    # task -> extra variants of the grid
-    group: str | None = None    # a set of models swept together (e.g. `successors`)
-    architecture: dict | None = None  # config.json facts (recipes/architecture.py)
+    architecture: Architecture | None = None  # config.json facts (successors, twins); else from `shape`
+    group: str | None = None    # a name `just sweep --models` expands (e.g. successors)
+    license: str | None = None
+    adapter: str = "lora"       # "qlora": the plain recipe already loads the base in 4 bits (calm3-22b)
+
+    @property
+    def facts(self) -> Architecture:
+        """The architecture facts the planner counts from (a paper entry's are derived from its shape)."""
+        return self.architecture or from_shape(self.arch, self.shape, self.native_context)
 
 
 def model_files() -> list[Path]:
@@ -50,9 +59,25 @@ def _load(files) -> dict[str, Model]:
     models = {}
     for path in files:
         for name, e in read_registry(path).items():
-            entry = check(ModelEntry, e, f"{path}: model '{name}'")
-            models[name] = Model(name=name, **{**entry.model_dump(), "lora_targets": tuple(entry.lora_targets)})
+            check(ModelEntry, e, f"{path}: model '{name}'")  # keys and closed sets, one line each
+            try:
+                models[name] = _model(name, e)
+            except (TypeError, KeyError, ValueError) as err:
+                raise registry_error(f"{path}: model '{name}': {err}") from None
     return models
+
+
+def _model(name: str, e: dict) -> Model:
+    e = {**e, "lora_targets": tuple(e["lora_targets"])}
+    if e.get("architecture") is not None:
+        a = e["architecture"] = Architecture(**e["architecture"])
+        if a.model_type != e["arch"]:
+            raise ValueError(f"arch '{e['arch']}' but architecture.model_type '{a.model_type}'")
+        # the planner's short shape, from the facts (one source of truth for an entry that has them)
+        e.setdefault("shape", {"hidden": a.hidden_size, "layers": a.num_hidden_layers,
+                               "heads": a.num_attention_heads, "intermediate": a.intermediate_size,
+                               "vocab": a.vocab_size})
+    return Model(name=name, **e)
 
 
 def grid_files() -> list[Path]:
@@ -75,13 +100,31 @@ def read_registry_file(path: Path) -> dict:
         raise UsageError(f"{path}: cannot read the grid ({type(e).__name__})") from None
 
 
+def _groups(models) -> dict[str, tuple]:
+    groups: dict[str, tuple] = {}
+    for m in models.values():
+        if m.group:
+            groups[m.group] = groups.get(m.group, ()) + (m.name,)
+    return groups
+
+
 MODELS: Mapping[str, Model] = Registry(model_files, _load)
 # The learning rates of the grid, as the paper writes them (and as run ids spell them): registry data.
 LEARNING_RATES: Mapping[str, float] = Registry(grid_files, _load_grid)
-
-
 # The paper's models (the default grid, a row of every table), in registry order.
 PAPER_MODELS: Sequence[str] = Names(lambda: tuple(name for name, m in MODELS.items() if m.paper))
+# group name (`successors`) -> its models, in registry order
+GROUPS: Mapping[str, tuple] = Registry(model_files, lambda files: _groups(MODELS))
+
+
+def expand_models(names) -> list[str]:
+    """Model names with any group name (`successors`) replaced by its members, in registry order."""
+    out = []
+    for name in names:
+        for m in GROUPS.get(name, (name,)):
+            if m not in out:
+                out.append(m)
+    return out
 
 
 def get_model(name: str) -> Model:

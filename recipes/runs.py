@@ -79,7 +79,7 @@ class RunSpec:
     @property
     def sequence_len(self) -> int:
         """The paper gives train lengths for XL-Sum only (1,700 for 7B, 1,024 for 13B); jaft applies the
-        same per-model length to MARC-ja and JSQuAD, whose rows nearly all fit (README: conventions)."""
+        same per-model length to MARC-ja and JSQuAD, whose rows nearly all fit (docs/scoring.md: conventions)."""
         if self.full:
             return self.model.native_context
         if self.variant and self.variant.startswith("len"):
@@ -89,8 +89,16 @@ class RunSpec:
     @property
     def attn_implementation(self) -> str:
         # The paper's setting is plain eager attention (what limits 7B to ~1,700 tokens under the cap);
-        # for 13B models eager does not fit 1,024 tokens under the cap, so their entry says sdpa.
+        # for 13B models eager does not fit 1,024 tokens under the cap, so their entry says sdpa. Soft-capped
+        # attention (Gemma-2) is eager only: SDPA would silently drop the cap (recipes/architecture.py).
+        if self.model.facts.eager_only:
+            return "eager"
         return "sdpa" if self.full else self.model.paper_attn
+
+    @property
+    def load_in_4bit(self) -> bool:
+        """QLoRA: by `--variant qlora`, or because the entry's plain recipe is QLoRA (calm3-22b)."""
+        return self.variant == "qlora" or self.model.adapter == "qlora"
 
     @property
     def gradient_checkpointing(self) -> bool:

@@ -75,9 +75,11 @@ def write_report(out: Path, built: list, results: dict, failed: dict, warnings: 
     atomic_write_text(out / "comparison.md", comparison.to_markdown(built))
     # Per-example scores, read once from each cell's predictions: intervals, significance, error bars.
     scores = {table.name: examples.table_scores(table) for table in built}
-    cell_intervals = {table.name: intervals.cell_intervals(table, scores[table.name]) for table in built}
+    clusters = {table.name: examples.table_clusters(table) for table in built}  # JSQuAD: paragraphs
+    cell_intervals = {table.name: intervals.cell_intervals(table, scores[table.name], clusters[table.name])
+                      for table in built}
     atomic_write_text(out / "intervals.md", intervals.to_markdown(built, args.select, cell_intervals))
-    atomic_write_text(out / "significance.md", significance.to_markdown(built, scores))
+    atomic_write_text(out / "significance.md", significance.to_markdown(built, scores, clusters))
     atomic_write_text(out / "cost.md", cost.to_markdown(results, args.select))
     atomic_write_text(out / "results.csv", results_file.to_csv(results))
     atomic_write_json(out / "results.json", results_file.to_json(results))

@@ -84,8 +84,10 @@ def paper_values() -> dict:
 
 
 def _extra_models(results: dict, task: str) -> list[str]:
-    """Models outside the paper (e.g. `tiny` in the demo) that have runs of this task: rows after the paper's."""
-    return sorted({k[0] for k in results if k[1] == task and k[0] not in PAPER_MODELS and k[3] is None})
+    """Models outside the paper (the successors, `tiny` in the demo) that have runs of this task: rows after
+    the paper's, in models.yaml order (a name the registry no longer knows last, alphabetically)."""
+    found = {k[0] for k in results if k[1] == task and k[0] not in PAPER_MODELS and k[3] is None}
+    return [m for m in MODELS if m in found] + sorted(found - set(MODELS))
 
 
 def _layout(spec: dict, results: dict) -> list[Row]:
