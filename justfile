@@ -1,6 +1,8 @@
-# jaft: one line per verb; each calls `python -m <package> <verb>` in the project's .venv.
-# Run from anywhere inside the repository: `just train calm2 marc 2e-4`.
+# jaft: one line per verb, each an alias of `jaft VERB` (jaft/cli.py) in the project's .venv.
+# Run from anywhere inside the repository: `just train calm2 marc 2e-4`. Verbs run in the project folder
+# (data/, runs/, reports/ live there); paths you type are relative to where you are (JAFT_INVOCATION_DIR).
 # `exec`: the verb replaces just's shell, so the SIGTERM that just forwards reaches jaft itself.
+# `[no-exit-message]`: jaft's own one-line error is the last word, without just's "recipe failed" line.
 set positional-arguments
 set dotenv-load := false
 export AXOLOTL_DO_NOT_TRACK := "1"
@@ -9,62 +11,80 @@ export JAFT_WANDB_MODE := env("WANDB_MODE", "")
 export WANDB_MODE := "disabled"
 export HF_HUB_DISABLE_TELEMETRY := "1"
 export RAY_USAGE_STATS_ENABLED := "0"
-py := justfile_directory() / ".venv/bin/python"
+export JAFT_INVOCATION_DIR := invocation_directory()
+jaft := quote(justfile_directory() / ".venv/bin/python") + " -m jaft"
 
 # list the verbs
 default:
     @just --list --unsorted
 
 # prepare a task's splits: just data marc [--from DIR] [--out DIR]
+[no-exit-message]
 data *args:
-    @exec {{py}} -m prompts data "$@"
+    @exec {{jaft}} data "$@"
 
 # write one run's Axolotl YAML and print its path: just render calm2 xlsum 2e-4 [--variant len1024]
+[no-exit-message]
 render *args:
-    @exec {{py}} -m recipes render "$@"
+    @exec {{jaft}} render "$@"
 
-# render, then train with real Axolotl: just train calm2 marc 2e-4
+# render, check with Axolotl's schema, then train with real Axolotl: just train calm2 marc 2e-4
+[no-exit-message]
 train *args:
-    @exec {{py}} -m recipes train "$@"
+    @exec {{jaft}} train "$@"
 
 # the paper's grid (or part of it): data -> train -> eval, then report
+[no-exit-message]
 sweep *args:
-    @exec {{py}} -m pipeline sweep "$@"
+    @exec {{jaft}} sweep "$@"
 
 # an Optuna search of the lr (and rank) on a tuning split carved from train: just tune calm2 marc [--trials 8]
 tune *args:
     @exec {{py}} -m pipeline tune "$@"
 
 # fit and cache a run's rows without training: just prepare calm2 xlsum [--variant len1024]
+[no-exit-message]
 prepare *args:
-    @exec {{py}} -m recipes prepare "$@"
+    @exec {{jaft}} prepare "$@"
 
 # generate + score every epoch of every finished run not yet scored
+[no-exit-message]
 eval *args:
-    @exec {{py}} -m eval eval "$@"
+    @exec {{jaft}} eval "$@"
 
 # score a predictions file: just score jsquad preds.jsonl
+[no-exit-message]
 score *args:
-    @exec {{py}} -m eval score "$@"
+    @exec {{jaft}} score "$@"
 
 # Tables 3, 5, 6 + comparison, intervals, plots into reports/
+[no-exit-message]
 report *args:
-    @exec {{py}} -m report "$@"
+    @exec {{jaft}} report "$@"
 
 # one epoch as a PEFT adapter + model card (--merge: and a merged model): just export runs/calm2-marc-lr2e-4
+[no-exit-message]
 export *args:
-    @exec {{py}} -m report.export "$@"
+    @exec {{jaft}} export "$@"
 
 # memory plan: the longest sequence under the cap per model and setting
+[no-exit-message]
 plan *args:
-    @exec {{py}} -m recipes plan "$@"
+    @exec {{jaft}} plan "$@"
+
+# check registries, a run folder, a data folder or a predictions file: just validate [PATH ...]
+[no-exit-message]
+validate *args:
+    @exec {{jaft}} validate "$@"
 
 # the whole pipeline on the tiny model and bundled samples, on CPU
+[no-exit-message]
 demo *args:
     @bash {{justfile_directory()}}/setup.sh
-    @exec {{py}} -m pipeline demo "$@"
+    @exec {{jaft}} demo "$@"
 
 # the test suite (what .ci/run calls)
+[no-exit-message]
 test *args:
     @bash {{justfile_directory()}}/setup.sh
-    @cd {{justfile_directory()}} && {{py}} -m pytest -q "$@"
+    @cd {{justfile_directory()}} && {{quote(justfile_directory() / ".venv/bin/python")}} -m pytest -q "$@"

@@ -8,7 +8,6 @@ Examples:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -17,30 +16,35 @@ from eval.generate import BACKENDS
 from eval.metrics import diagnostics, mean_scores, row_scores
 from eval.postprocess import gold_answers
 from eval.predictions import json_line, load_for_scoring
+from jaft.cli import at_least_one, package_main, user_path
 from jaft.common import atomic_write_text, run
 from jaft.common import DataError, UsageError
 from prompts.tasks import TASKS, get_task
 
 
+def add_arguments(verb: str, p) -> None:
+    if verb == "eval":
+        p.add_argument("runs", nargs="*", type=user_path, help="run folders (default: all under runs/)")
+        p.add_argument("--batch-size", type=at_least_one, default=16)
+        p.add_argument("--backend", default="hf", help=f"one of {', '.join(BACKENDS)} "
+                       "(vllm: installed by you, in an environment of its own: docs/gpu.md)")
+        p.add_argument("--limit", type=at_least_one, help="score only the first N rows of the split (quick checks)")
+        p.add_argument("--max-new-tokens", type=at_least_one, help="override the task's generation length")
+        p.add_argument("--track", metavar="TRACKER", help="mlflow or wandb: log each epoch's metrics to the run's "
+                       "tracker run (default: JAFT_TRACK, else off; docs/tracking.md)")
+    else:
+        p.add_argument("task", help=f"one of {', '.join(TASKS)}")
+        p.add_argument("file", type=user_path)
+        p.add_argument("--rows", type=user_path, metavar="OUT.jsonl",
+                       help="also write each row's prediction, scored references and metrics (error analysis)")
+
+
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m eval", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="verb", required=True)
-    e = sub.add_parser("eval", help="generate + score every epoch of every finished run not yet scored")
-    e.add_argument("runs", nargs="*", help="run folders (default: all under runs/)")
-    e.add_argument("--batch-size", type=int, default=16)
-    e.add_argument("--backend", default="hf", help=f"one of {', '.join(BACKENDS)} "
-                   "(vllm: installed by you, in an environment of its own: docs/gpu.md)")
-    e.add_argument("--limit", type=int, help="score only the first N rows of the split (quick checks)")
-    e.add_argument("--max-new-tokens", type=int, help="override the task's generation length")
-    e.add_argument("--track", metavar="TRACKER", help="mlflow or wandb: log each epoch's metrics to the run's "
-                   "tracker run (default: JAFT_TRACK, else off; docs/tracking.md)")
-    s = sub.add_parser("score", help="score a predictions JSONL (id, raw, references); JSON on stdout")
-    s.add_argument("task", help=f"one of {', '.join(TASKS)}")
-    s.add_argument("file", type=Path)
-    s.add_argument("--rows", type=Path, metavar="OUT.jsonl",
-                   help="also write each row's prediction, scored references and metrics (error analysis)")
-    args = ap.parse_args(argv)
+    return package_main("eval.__main__", "python -m eval", argv)
+
+
+def run_verb(verb: str, args) -> int:
+    args.verb = verb
 
     if args.verb == "score":
         task = get_task(args.task)
@@ -52,10 +56,6 @@ def main(argv: list[str]) -> int:
         return 0
     if args.backend not in BACKENDS:
         raise UsageError(f"unknown backend '{args.backend}'; valid: {', '.join(BACKENDS)}")
-    for flag, value in (("--batch-size", args.batch_size), ("--limit", args.limit),
-                        ("--max-new-tokens", args.max_new_tokens)):
-        if value is not None and value < 1:
-            raise UsageError(f"{flag} must be at least 1, got {value}")
     from recipes import tracking
     track = tracking.requested(args.track)
     from eval.runner import eval_run, find_runs

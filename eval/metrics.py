@@ -27,7 +27,7 @@ from typing import Callable
 
 from eval import leaderboard, rouge
 from eval.postprocess import extract, gold_answers
-from jaft.common import UsageError
+from jaft.common import UsageError, did_you_mean
 from prompts.tasks import get_task
 
 Metric = Callable[[str, list], float]
@@ -55,8 +55,9 @@ def task_metrics(task) -> tuple:
     """The task's metrics (prompts/tasks.yaml), each checked to be registered; the first selects."""
     unknown = [m for m in task.metrics if m not in METRICS]
     if unknown or not task.metrics:
+        hint = did_you_mean(unknown[0], METRICS) if unknown else ""
         raise UsageError(f"task {task.name}: unknown metric(s) {unknown or '(none listed)'} "
-                         f"(prompts/tasks.yaml); valid: {', '.join(METRICS)}")
+                         f"(prompts/tasks.yaml){hint}; valid: {', '.join(METRICS)}")
     return task.metrics
 
 
@@ -201,19 +202,23 @@ def score_rows(task: str, rows: list[dict]) -> dict:
 
 # ---- diagnostics: what went wrong before the metric saw it ------------------------------------------------------
 
-def _unparsed(rows: list[dict], max_new_tokens: int | None) -> int | None:
+def _unparsed(rows: list[dict], max_new_tokens: int | None, task=None) -> int | None:
     return sum(1 for r in rows if not r["prediction"])
 
 
-def _at_token_cap(rows: list[dict], max_new_tokens: int | None) -> int | None:
+def _at_token_cap(rows: list[dict], max_new_tokens: int | None, task=None) -> int | None:
     """Outputs that used every allowed token (new_tokens counts no EOS: such an answer may be cut short)."""
     if max_new_tokens is None or any("new_tokens" not in r for r in rows):
         return None  # predictions from before jaft recorded token counts
     return sum(1 for r in rows if r["new_tokens"] >= max_new_tokens)
 
 
-def _unclosed(rows: list[dict], max_new_tokens: int | None) -> int | None:
-    return sum(1 for r in rows if '"""' not in r["raw"])
+def _unclosed(rows: list[dict], max_new_tokens: int | None, task=None) -> int | None:
+    """Outputs where none of the task's stop texts (`generate.stop`) appears: cut by the token limit."""
+    stops = [s for s in (task.generate.get("stop") or ()) if s] if task is not None else []
+    if not stops:
+        return None
+    return sum(1 for r in rows if not any(s in r["raw"] for s in stops))
 
 
 # Per post-processing step (a task copied from marc under a new name counts what marc counts):
@@ -222,7 +227,7 @@ DIAGNOSTICS = {
     "label_first": {"unparsed": ("outputs that start with no label word", _unparsed)},
     "jsquad_answer": {"at_token_cap": ("answers that used every allowed new token (maybe cut short)",
                                        _at_token_cap)},
-    "before_closing_quotes": {"unclosed": ('summaries without the closing """ (stopped by the token limit)',
+    "before_closing_quotes": {"unclosed": ("summaries without the task's stop text (stopped by the token limit)",
                                            _unclosed)},
 }
 
@@ -231,8 +236,9 @@ def diagnostics(task: str, rows: list[dict], max_new_tokens: int | None = None) 
     """{name: {'count', 'share', 'what'}} for the task's step; count and share are None when the rows
     cannot tell."""
     out = {}
-    for name, (what, count_of) in DIAGNOSTICS.get(get_task(task).postprocess, {}).items():
-        count = count_of(rows, max_new_tokens)
+    t = get_task(task)
+    for name, (what, count_of) in DIAGNOSTICS.get(t.postprocess, {}).items():
+        count = count_of(rows, max_new_tokens, t)
         share = None if count is None else (count / len(rows) if rows else 0.0)
         out[name] = {"count": count, "share": share, "what": what}
     return out

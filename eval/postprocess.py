@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Callable, Sequence
 
 from eval import mecab
-from jaft.common import UsageError
+from jaft.common import UsageError, did_you_mean
 from prompts.tasks import get_task
 
 # Special tokens a decoder may leave in the text: <EOD|LLM-jp>, </s>, <s>, <|endoftext|>, <unk>, <pad> ...
@@ -219,9 +219,16 @@ def jsquad_answer(raw: str) -> str:
 
 
 # ---- XL-Sum ------------------------------------------------------------------------------------------------
-def before_closing_quotes(raw: str) -> str:
-    """XL-Sum: the summary is what comes before the template's closing triple quote."""
-    return drop_special_tokens(raw.split('"""', 1)[0]).strip()
+def before_stop(raw: str, stops) -> str:
+    """What comes before the first of the task's stop texts (`generate.stop` in tasks.yaml)."""
+    cut = min((i for i in (raw.find(s) for s in stops if s) if i >= 0), default=len(raw))
+    return drop_special_tokens(raw[:cut]).strip()
+
+
+def before_closing_quotes(raw: str, stops=None) -> str:
+    """XL-Sum: the summary is what comes before the template's closing triple quote (the task's stop text;
+    by default XL-Sum's, read from its entry)."""
+    return before_stop(raw, get_task("xlsum").generate["stop"] if stops is None else stops)
 
 
 # ---- the registry of named steps ---------------------------------------------------------------------------
@@ -246,13 +253,13 @@ def step(name: str, *, also_gold: bool = False, extract: Step | None = None):
 step("label_first")(lambda raw, task: label_first(raw, task.label_words))
 step("jsquad_answer", also_gold=True, extract=lambda raw, task: jsquad_extract(raw))(
     lambda raw, task: jsquad_answer(raw))
-step("before_closing_quotes")(lambda raw, task: before_closing_quotes(raw))
+step("before_closing_quotes")(lambda raw, task: before_stop(raw, task.generate.get("stop") or ()))
 
 
 def get_step(task) -> Step:
     if task.postprocess not in STEPS:
-        raise UsageError(f"task {task.name}: unknown postprocess step '{task.postprocess}' "
-                         f"(prompts/tasks.yaml); valid: {', '.join(STEPS)}")
+        raise UsageError(f"task {task.name}: unknown postprocess step '{task.postprocess}' (prompts/tasks.yaml)"
+                         f"{did_you_mean(task.postprocess, STEPS)}; valid: {', '.join(STEPS)}")
     return STEPS[task.postprocess]
 
 

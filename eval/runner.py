@@ -15,6 +15,7 @@ from eval.generate import BACKENDS, GenSettings
 from eval.metrics import METRICS, diagnostics, score_rows, task_metrics
 from eval.postprocess import postprocess
 from jaft.common import DataError, atomic_write_json, read_json, runs_root
+from jaft.records import SCORES_SCHEMA
 from prompts import get_task
 from recipes import (DEFAULT_SEED, RunLock, RunSpec, base_model_path, checkpoints, damaged_checkpoints, eval_prompts,
                      fingerprint, read_manifest, same_checkpoint)
@@ -145,6 +146,7 @@ def run_scores(run_dir: Path, run: dict) -> dict:
                        "diagnostics": s.get("diagnostics"), "val_loss": losses.get(s["epoch"]),
                        "eval_wall_s": s.get("wall_s"), "eval_examples_per_s": s.get("examples_per_s")})
     return {
+        "schema_version": SCORES_SCHEMA,
         "run_id": run["run_id"], "model": run["model"], "task": task.name, "lr": run["lr"],
         "variant": run.get("variant"), "seed": run.get("seed", DEFAULT_SEED), "split": task.eval_split,
         "metric": metric,

@@ -1,50 +1,108 @@
-"""`jaft VERB ...`: every verb of the justfile as one console script.
+"""`jaft VERB ...`: the one front door. One argparse tree; every justfile verb is an alias of it.
 
 Examples:
   jaft train calm2 marc 2e-4
   jaft plan llmjp-13b --cap-mb 24000
+  jaft validate runs/calm2-marc-lr2e-4
   jaft --help
+
+A verb is one line in VERBS (its module and its one-line help) and, in that module, two functions:
+`add_arguments(verb, parser)` and `run_verb(verb, args) -> int`. `python -m <package> <verb>` stays an
+alias (`package_main`). The command runs under one settings object (jaft.settings), built here.
 """
 from __future__ import annotations
 
+import argparse
 import importlib
+import re
 import sys
 
-from jaft.common import run
+from jaft.common import UsageError, run
 
-# verb -> (module whose `main(argv)` runs it, arguments put before the user's), in pipeline order.
+# verb -> (module with add_arguments/run_verb, one line of help), in pipeline order.
 VERBS = {
-    "data": ("prompts.__main__", ["data"], "prepare a task's splits (downloads, or --from DIR)"),
-    "prepare": ("recipes.__main__", ["prepare"], "fit and cache a run's rows without training"),
-    "render": ("recipes.__main__", ["render"], "write one run's Axolotl YAML and print its path"),
-    "train": ("recipes.__main__", ["train"], "render, then train with real Axolotl"),
-    "plan": ("recipes.plan", ["plan"], "memory plan: the longest sequence under the cap"),
-    "eval": ("eval.__main__", ["eval"], "generate + score every epoch of every finished run"),
-    "score": ("eval.__main__", ["score"], "score a predictions file; metrics as JSON"),
-    "report": ("report.__main__", [], "tables, comparison, intervals, significance, cost, results.csv, plots"),
-    "export": ("report.export", [], "one epoch of a run as a PEFT adapter (and merged model) with a model card"),
-    "sweep": ("pipeline.__main__", ["sweep"], "the paper's grid: data -> train -> eval -> report"),
-    "demo": ("pipeline.__main__", ["demo"], "the whole pipeline on the tiny model, on CPU"),
-    "tune": ("pipeline.__main__", ["tune"], "an Optuna search of the lr (and rank) on a tuning split"),
+    "data": ("prompts.__main__", "prepare a task's splits (downloads, or --from DIR)"),
+    "prepare": ("recipes.__main__", "fit and cache a run's rows without training"),
+    "render": ("recipes.__main__", "write one run's Axolotl YAML and print its path"),
+    "train": ("recipes.__main__", "render, check with Axolotl, then train with real Axolotl"),
+    "tiny": ("recipes.__main__", "build (once) the local tiny test model and print its folder"),
+    "plan": ("recipes.plan", "memory plan: the longest sequence under the cap"),
+    "eval": ("eval.__main__", "generate + score every epoch of every finished run"),
+    "score": ("eval.__main__", "score a predictions file; metrics as JSON"),
+    "report": ("report.__main__", "tables, comparison, intervals, significance, cost, results.csv, plots"),
+    "export": ("report.export", "one epoch of a run as a PEFT adapter (and merged model) with a model card"),
+    "sweep": ("pipeline.sweep", "the paper's grid: data -> train -> eval -> report"),
+    "demo": ("pipeline.demo", "the whole pipeline on the tiny model, on CPU"),
+    "validate": ("jaft.validate", "check registries, a run folder, a data folder or a predictions file"),
+    "tune": ("pipeline.tune", "an Optuna search of the lr (and rank) on a tuning split carved from train"),
 }
 
 
-def usage() -> str:
-    width = max(map(len, VERBS))
-    return ("usage: jaft VERB [ARGS...]   (`jaft VERB --help` for a verb's options)\n\nverbs:\n"
-            + "\n".join(f"  {v:<{width}}  {h}" for v, (_, _, h) in VERBS.items()))
+class Parser(argparse.ArgumentParser):
+    """A usage mistake is one line (`error: ...`, exit 2), as every other mistake is."""
+
+    def error(self, message: str):
+        # "argument --epochs: must be at least 1, got 0" -> "--epochs must be at least 1, got 0"
+        message = re.sub(r"^argument ([^:]+): (must be|expected)", r"\1 \2", message)
+        raise UsageError(f"{self.prog}: {message} (`{self.prog} --help` for the options)")
+
+
+def at_least_one(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (epochs, batch sizes, limits, MB, CPUs)."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def user_path(text: str):
+    """An argparse type: a path the user typed, relative to where the user is (jaft.settings)."""
+    from jaft.settings import current
+    return current().user_path(text)
+
+
+def parser(verbs=None, prog: str = "jaft", argv=()) -> Parser:
+    """The tree. Only the verb being run gets its options (`add_arguments`): the others are listed with their
+    help line without importing their modules, so that `jaft render` never loads what `jaft eval` needs."""
+    verbs = verbs or list(VERBS)
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    ap = Parser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=Parser)
+    for verb in verbs:
+        module, help_line = VERBS[verb]
+        p = sub.add_parser(verb, help=help_line, description=help_line, prog=f"{prog} {verb}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        if verb == wanted:
+            importlib.import_module(module).add_arguments(verb, p)
+    return ap
+
+
+def dispatch(argv: list[str], verbs=None, prog: str = "jaft") -> int:
+    if not argv:
+        parser(verbs, prog).print_help()
+        return 0
+    if argv[:1] == ["validate"] and verbs is None:
+        # Before the tree is built: its help texts read the registries, which `validate` must survive.
+        from jaft import validate
+        ap = Parser(prog="jaft validate", description=VERBS["validate"][1])
+        validate.add_arguments("validate", ap)
+        return validate.run_verb("validate", ap.parse_args(argv[1:]))
+    args = parser(verbs, prog, argv).parse_args(argv)
+    return importlib.import_module(VERBS[args.verb][0]).run_verb(args.verb, args) or 0
+
+
+def package_main(module: str, prog: str, argv: list[str] | None = None) -> int:
+    """`python -m <package> VERB ...`: the same verbs and parsers (the package's own verbs), as `main(argv)`
+    of that package: call it under `jaft.common.run`."""
+    verbs = [v for v, (m, _) in VERBS.items() if m == module]
+    return dispatch(sys.argv[1:] if argv is None else argv, verbs, prog)
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        print(usage())
-        return 0
-    if argv[0] not in VERBS:
-        print(f"error: unknown verb '{argv[0]}'; valid: {', '.join(VERBS)}", file=sys.stderr)
-        return 2
-    module, prefix, _ = VERBS[argv[0]]
-    return run(importlib.import_module(module).main, prefix + argv[1:])
+    return run(dispatch, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

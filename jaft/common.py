@@ -14,26 +14,37 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 
-class UsageError(Exception):
-    """A bad name or value typed by the user: printed as one line, exit code 2."""
+from jaft.errors import DataError, UsageError  # noqa: F401 - every stage imports them from here
 
 
-class DataError(Exception):
-    """A bad data file: the message names the file and line."""
+def nearest(value, valid) -> str | None:
+    """The valid name closest to a misspelt one (difflib), or None when none is close."""
+    import difflib
+    found = difflib.get_close_matches(str(value), [str(v) for v in valid], n=1, cutoff=0.5)
+    return found[0] if found else None
+
+
+def did_you_mean(value, valid) -> str:
+    """'; did you mean 'x'?' when a valid name is close, else ''."""
+    close = nearest(value, valid)
+    return f"; did you mean '{close}'?" if close else ""
 
 
 def choose(kind: str, value: str, valid) -> str:
     """Return `value` if it is one of `valid`, else raise a one-line UsageError listing them."""
     valid = list(valid)
     if value not in valid:
-        raise UsageError(f"unknown {kind} '{value}'; valid: {', '.join(valid)}")
+        raise UsageError(f"unknown {kind} '{value}'; valid: {', '.join(map(str, valid))}")
     return value
 
 
 def run(main: Callable[[list[str]], int | None], argv: list[str] | None = None) -> int:
-    """The one way every entry point reports a user's mistake: one line on stderr, exit code 2."""
+    """The one way every entry point reports a user's mistake: one line on stderr, exit code 2. The command
+    runs under one settings object (jaft.settings), built here from the environment."""
+    from jaft import settings
     try:
-        return main(sys.argv[1:] if argv is None else argv) or 0
+        with settings.use():
+            return main(sys.argv[1:] if argv is None else argv) or 0
     except (UsageError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -48,18 +59,21 @@ def run(main: Callable[[list[str]], int | None], argv: list[str] | None = None) 
 ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
-# ---- folders (every command honours the same variables) -------------------------------------------------
+# ---- folders (every command honours the same settings: jaft/settings.py) ----------------------------------
 
 def data_root() -> Path:
-    return Path(os.environ.get("JAFT_DATA", "data"))
+    from jaft.settings import current
+    return current().data
 
 
 def runs_root() -> Path:
-    return Path(os.environ.get("JAFT_RUNS", "runs"))
+    from jaft.settings import current
+    return current().runs
 
 
 def reports_root() -> Path:
-    return Path(os.environ.get("JAFT_REPORTS", "reports"))
+    from jaft.settings import current
+    return current().reports
 
 
 # ---- files ------------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from jaft import settings
 from jaft.common import UsageError, atomic_write_text, data_root, reports_root, runs_root
 from pipeline.steps import StepOptions, run_one, say, state
 from recipes import ensure_tiny, manifest
@@ -152,16 +153,11 @@ def _check_node(markers: dict[str, str]) -> tuple[str, list[str]]:
 # ---- on the driver ------------------------------------------------------------------------------------------
 
 def shared_env(models: set[str]) -> dict[str, str]:
-    """The jaft folders as absolute paths (for this process and every task); the hub caches stay per node."""
-    env = {"JAFT_DATA": data_root(), "JAFT_RUNS": runs_root(), "JAFT_REPORTS": reports_root()}
-    env = {k: str(Path(v).resolve()) for k, v in env.items()}
+    """The settings as absolute paths (for this process and every task), the full lists of registry files
+    included (JAFT_TASKS, JAFT_MODELS: os.pathsep-separated); the hub caches stay per node."""
     if "tiny" in models:  # built here once, not by two tasks at the same time
-        env["JAFT_TINY_DIR"] = str(ensure_tiny())
-    elif os.environ.get("JAFT_TINY_DIR"):
-        env["JAFT_TINY_DIR"] = str(Path(os.environ["JAFT_TINY_DIR"]).resolve())
-    for name in ("JAFT_TASKS", "JAFT_MODELS"):  # private registry entries, when given as files
-        if os.environ.get(name):
-            env[name] = str(Path(os.environ[name]).resolve())
+        ensure_tiny()
+    env = settings.current().environ()
     os.environ.update(env)
     return env
 

@@ -11,12 +11,13 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
+from jaft import settings
+from jaft.cli import Parser, at_least_one, user_path
 from jaft.common import run
 from prompts.data import prepare
 from prompts.tasks import HERE as PROMPTS_DIR
@@ -28,27 +29,37 @@ EXTRA_SEED = 43
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="just demo", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dir", type=Path, default=Path("demo"), help="workspace (default demo/)")
+    ap = Parser(prog="just demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments("demo", ap)
+    return run_verb("demo", ap.parse_args(argv))
+
+
+def add_arguments(verb: str, ap) -> None:
+    ap.add_argument("--dir", type=user_path, default=Path("demo"), help="workspace (default demo/)")
     ap.add_argument("--tasks", nargs="+", default=list(TASKS))
     ap.add_argument("--lrs", nargs="+", default=["2e-4", "5e-5"])
-    ap.add_argument("--epochs", type=int, default=3,
+    ap.add_argument("--epochs", type=at_least_one, default=3,
                     help="epochs per run (default 3, to keep the demo to minutes; the paper, `just train` "
                          "and `just sweep` train 10)")
     ap.add_argument("--one-seed", action="store_true",
                     help=f"skip the second seed ({EXTRA_SEED}) of the first task's first learning rate")
-    ap.add_argument("--jobs", type=int, default=2, help="runs trained side by side (default 2, one per core)")
+    ap.add_argument("--jobs", type=at_least_one, default=2, help="runs trained side by side (default 2, one per core)")
     ap.add_argument("--fresh", action="store_true", help="delete the workspace first")
-    args = ap.parse_args(argv)
+
+
+def run_verb(verb: str, args) -> int:
     tasks = [choose("task", t, TASKS) for t in args.tasks]
     lrs = [parse_lr(lr) for lr in args.lrs]
     start = time.perf_counter()
     root = args.dir.resolve()
     if args.fresh and root.exists():
         shutil.rmtree(root)
-    os.environ.update({"JAFT_DATA": str(root / "data"), "JAFT_RUNS": str(root / "runs"),
-                       "JAFT_REPORTS": str(root / "reports")})
+    with settings.use(settings.changed(data=root / "data", runs=root / "runs", reports=root / "reports",
+                                       runs_given=True)):
+        return _demo(args, tasks, lrs, root, start)
+
+
+def _demo(args, tasks, lrs, root, start) -> int:
     from recipes import ensure_tiny
     print(f"[jaft demo] tiny model: {ensure_tiny()}", file=sys.stderr)
     for name in tasks:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from eval.runner import epoch_done
+from jaft import settings
 from jaft.common import DataError, UsageError
 from recipes import RunLock, die_with_parent, manifest
 from recipes.runs import DEFAULT_SEED, RunSpec
@@ -78,7 +79,7 @@ def run_one(spec: RunSpec, todo: str, opts: StepOptions, env: dict | None = None
 
     `env` adds to this process's environment (CUDA_VISIBLE_DEVICES, OMP_NUM_THREADS); `call` runs a step
     and returns its exit code (the cluster executor passes one that also handles cancellation)."""
-    env = {**os.environ, **(env or {})}
+    env = {**os.environ, **settings.current().environ(), **(env or {})}
     steps = ([("train", train_command(spec, opts))] if todo == "train" else []) + [("eval", eval_command(spec, opts))]
     spec.dir.mkdir(parents=True, exist_ok=True)
     for step, cmd in steps:

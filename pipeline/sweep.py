@@ -23,6 +23,8 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from jaft import settings
+from jaft.cli import Parser, at_least_one, user_path
 from jaft.common import UsageError, choose, run
 from pipeline.steps import StepOptions, run_one, say, state
 from recipes import tracking
@@ -80,8 +82,12 @@ def run_here(todo, opts: StepOptions, slots: list[str | None], threads_per_run: 
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="just sweep", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = Parser(prog="just sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments("sweep", ap)
+    return ap
+
+
+def add_arguments(verb: str, ap) -> None:
     ap.add_argument("--models", nargs="+", default=list(PAPER_MODELS),
                     help=f"from {', '.join(MODELS)}, or a group: {', '.join(GROUPS)}")
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), help=f"from {', '.join(TASKS)}")
@@ -91,29 +97,31 @@ def parser() -> argparse.ArgumentParser:
                          "-s<N> to the run id)")
     ap.add_argument("--dry-run", action="store_true", help="print the plan (and what each run asks for), start nothing")
     ap.add_argument("--gpus", help="comma-separated GPU ids: one run per GPU at a time, e.g. 0,1,2,3")
-    ap.add_argument("--jobs", type=int, help="runs at a time without --gpus (CPU demo; default 1)")
-    ap.add_argument("--gpus-per-run", type=int, default=1,
+    ap.add_argument("--jobs", type=at_least_one, help="runs at a time without --gpus (CPU demo; default 1)")
+    ap.add_argument("--gpus-per-run", type=at_least_one, default=1,
                     help="GPUs each run uses (default 1): --gpus ids are grouped by this many; with --ray each task "
                          "asks for this many")
-    ap.add_argument("--deepspeed", type=Path, help="a DeepSpeed config for every run's `just train` (one run over "
+    ap.add_argument("--deepspeed", type=user_path, help="a DeepSpeed config for every run's `just train` (one run over "
                                                    "--gpus-per-run GPUs), e.g. recipes/deepspeed/zero2.json")
     ap.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
                     help="run each run as a Ray task: `auto` (a running cluster; the default), `local` (start one "
                          "on this machine) or the cluster's address; needs pip install -e '.[cluster]'")
-    ap.add_argument("--ray-cpus-per-run", type=int,
+    ap.add_argument("--ray-cpus-per-run", type=at_least_one,
                     help="with --ray on a cluster without GPUs: CPUs each run asks for (and its thread count)")
-    ap.add_argument("--epochs", type=int, help="override the paper's 10 epochs")
-    ap.add_argument("--data-from", type=Path, help="prepare missing task data from DIR/<task>/ (hub schema)")
-    ap.add_argument("--batch-size", type=int, default=16, help="eval batch size")
-    ap.add_argument("--limit", type=int, help="eval only the first N rows of each split")
+    ap.add_argument("--epochs", type=at_least_one, help="override the paper's 10 epochs")
+    ap.add_argument("--data-from", type=user_path, help="prepare missing task data from DIR/<task>/ (hub schema)")
+    ap.add_argument("--batch-size", type=at_least_one, default=16, help="eval batch size")
+    ap.add_argument("--limit", type=at_least_one, help="eval only the first N rows of each split")
     ap.add_argument("--no-report", action="store_true")
     ap.add_argument("--track", metavar="TRACKER", help="mlflow or wandb: every run's training and eval logged to "
                     "a tracker, as children of one sweep run (default: JAFT_TRACK, else off; docs/tracking.md)")
-    return ap
 
 
 def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
+    return run_verb("sweep", parser().parse_args(argv))
+
+
+def run_verb(verb: str, args) -> int:
     models = [choose("model", m, MODELS) for m in expand_models(args.models)]
     tasks = [choose("task", t, TASKS) for t in args.tasks]
     lrs = [parse_lr(lr) for lr in args.lrs]
@@ -124,11 +132,6 @@ def main(argv: list[str]) -> int:
 def run_grid(grid: list[RunSpec], args) -> int:
     """Data -> train -> eval for each run of `grid` (the demo adds runs of its own) not yet finished and
     scored, on this machine or on Ray, then the report. `args`: this module's `parser()`."""
-    for flag, value in (("--jobs", args.jobs), ("--epochs", args.epochs), ("--limit", args.limit),
-                        ("--batch-size", args.batch_size), ("--gpus-per-run", args.gpus_per_run),
-                        ("--ray-cpus-per-run", args.ray_cpus_per_run)):
-        if value is not None and value < 1:
-            raise UsageError(f"{flag} must be at least 1, got {value}")
     gpus = [g.strip() for g in args.gpus.split(",")] if args.gpus else None
     if gpus and not all(g.isdigit() for g in gpus):
         raise UsageError(f"bad --gpus '{args.gpus}'; expected comma-separated GPU ids, e.g. 0,1")
@@ -172,7 +175,8 @@ def run_grid(grid: list[RunSpec], args) -> int:
         threads = max(1, (os.cpu_count() or 1) // len(slots)) if not gpus and len(slots) > 1 else None
         failures = run_here(todo, opts, slots, threads)
     if not args.no_report:
-        subprocess.call([sys.executable, "-m", "report"])
+        # the report sees this command's settings (the demo's folders), not only the shell's variables
+        subprocess.call([sys.executable, "-m", "report"], env={**os.environ, **settings.current().environ()})
     tracking.end_sweep(parent, len(failures))
     if failures:
         say(f"{len(failures)} of {len(todo)} runs failed:")

@@ -241,17 +241,11 @@ class Objective:
 
 @contextmanager
 def data_root_at(path: Path):
-    """JAFT_DATA set to `path` for the duration (trials run one at a time per process: here, or one per
-    Ray task)."""
-    old = os.environ.get("JAFT_DATA")
-    os.environ["JAFT_DATA"] = str(path)
-    try:
+    """The settings' data folder at `path` for the duration (trials run one at a time per process: here, or
+    one per Ray task). Through the settings object, not JAFT_DATA: a command holds its settings."""
+    from jaft import settings
+    with settings.use(settings.changed(data=Path(path))):
         yield
-    finally:
-        if old is None:
-            os.environ.pop("JAFT_DATA", None)
-        else:
-            os.environ["JAFT_DATA"] = old
 
 
 def free_device_memory() -> None:

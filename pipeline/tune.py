@@ -27,6 +27,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from jaft.cli import at_least_one, user_path
 from jaft.common import UsageError, choose, data_root, run, runs_root
 from pipeline.sweep import ensure_data
 from pipeline.trial import Objective, StudyConfig, TrialFailed, TrialLock, final, run_number, say, seeded_sampler
@@ -109,47 +110,49 @@ def counted(study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
-def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="just tune", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", help=f"one of {', '.join(MODELS)}")
-    ap.add_argument("task", help=f"one of {', '.join(TASKS)}")
-    ap.add_argument("--trials", type=int, default=DEFAULT_TRIALS,
+def add_arguments(verb: str, ap) -> None:
+    ap.add_argument("model", help="a model of the registry (`just plan` lists them)")
+    ap.add_argument("task", help="a task of the registry: marc, jsquad, xlsum, ...")
+    ap.add_argument("--trials", type=at_least_one, default=DEFAULT_TRIALS,
                     help=f"finished + pruned trials the study should have (default {DEFAULT_TRIALS})")
     ap.add_argument("--lr-min", type=float, default=1e-6, help="lowest learning rate (log-uniform; default 1e-6)")
     ap.add_argument("--lr-max", type=float, default=1e-3, help="highest learning rate (default 1e-3)")
-    ap.add_argument("--ranks", type=int, nargs="+", help="LoRA ranks to choose from (default: the recipe's 16)")
-    ap.add_argument("--epochs", type=int, default=10, help="epochs per trial (default 10, the grid's)")
-    ap.add_argument("--tune-rows", type=int, help="rows of train held out for tuning (default 500, or 10%% of a "
-                                                  "train split under 5,000 rows)")
+    ap.add_argument("--ranks", type=at_least_one, nargs="+",
+                    help="LoRA ranks to choose from (default: the recipe's 16)")
+    ap.add_argument("--epochs", type=at_least_one, default=10, help="epochs per trial (default 10, the grid's)")
+    ap.add_argument("--tune-rows", type=at_least_one, help="rows of train held out for tuning (default 500, or 10%% "
+                                                          "of a train split under 5,000 rows)")
     ap.add_argument("--seed", help=f"seed of the sampler and the tuning split (default {DEFAULT_SEED}; another "
                                    "seed is another study, -s<N>)")
-    ap.add_argument("--data-from", type=Path, help="prepare missing task data from DIR/<task>/ (hub schema)")
+    ap.add_argument("--data-from", type=user_path, help="prepare missing task data from DIR/<task>/ (hub schema)")
     ap.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
                     help="run trials as Ray tasks: auto, local or the cluster's address (as `just sweep --ray`)")
-    ap.add_argument("--parallel", type=int, default=2, help="with --ray: trials at a time (default 2)")
-    ap.add_argument("--gpus-per-run", type=int, default=1, help="with --ray: GPUs each trial asks for")
-    ap.add_argument("--ray-cpus-per-run", type=int, help="with --ray on a cluster without GPUs: CPUs per trial")
-    ap.add_argument("--deepspeed", type=Path, help="a DeepSpeed config for every trial's training")
-    ap.add_argument("--batch-size", type=int, default=16, help="eval batch size")
-    ap.add_argument("--limit", type=int, help="score the tuned model on the first N eval rows only")
+    ap.add_argument("--parallel", type=at_least_one, default=2, help="with --ray: trials at a time (default 2)")
+    ap.add_argument("--gpus-per-run", type=at_least_one, default=1, help="with --ray: GPUs each trial asks for")
+    ap.add_argument("--ray-cpus-per-run", type=at_least_one,
+                    help="with --ray on a cluster without GPUs: CPUs per trial")
+    ap.add_argument("--deepspeed", type=user_path, help="a DeepSpeed config for every trial's training")
+    ap.add_argument("--batch-size", type=at_least_one, default=16, help="eval batch size")
+    ap.add_argument("--limit", type=at_least_one, help="score the tuned model on the first N eval rows only")
     ap.add_argument("--no-report", action="store_true")
+
+
+def parser():
+    from jaft.cli import Parser
+    ap = Parser(prog="just tune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments("tune", ap)
     return ap
 
 
 def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
+    return run_verb("tune", parser().parse_args(argv))
+
+
+def run_verb(verb: str, args) -> int:
     model, task = choose("model", args.model, MODELS), choose("task", args.task, TASKS)
     seed = parse_seed(args.seed)
-    for flag, value in (("--trials", args.trials), ("--epochs", args.epochs), ("--batch-size", args.batch_size),
-                        ("--limit", args.limit), ("--tune-rows", args.tune_rows), ("--parallel", args.parallel),
-                        ("--gpus-per-run", args.gpus_per_run), ("--ray-cpus-per-run", args.ray_cpus_per_run)):
-        if value is not None and value < 1:
-            raise UsageError(f"{flag} must be at least 1, got {value}")
     if not 0 < args.lr_min < args.lr_max < 1:
         raise UsageError(f"--lr-min {args.lr_min} / --lr-max {args.lr_max}: expected 0 < min < max < 1")
-    if args.ranks and any(r < 1 for r in args.ranks):
-        raise UsageError(f"--ranks {' '.join(map(str, args.ranks))}: each rank must be at least 1")
     deepspeed = None
     if args.deepspeed:
         if not args.deepspeed.is_file():

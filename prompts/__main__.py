@@ -8,10 +8,10 @@ Examples:
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from jaft.cli import package_main, user_path
 from jaft.common import DataError, UsageError, data_root, run
 from prompts.data import prepare
 from prompts.tasks import TASKS, get_task
@@ -31,20 +31,19 @@ def prepare_one(name: str, source: Path | None, out: Path, version: str | None,
         print(f"{out / (split + '.jsonl')}: {s['rows']} rows{left}", file=sys.stderr)
 
 
-def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="just data", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="verb", required=True)
-    d = sub.add_parser("data", help="write $JAFT_DATA/<task>/{train,validation[,test]}.jsonl and source.json")
+def add_arguments(verb: str, d) -> None:
+    """`jaft data`: write $JAFT_DATA/<task>/{train,validation[,test]}.jsonl and source.json."""
     d.add_argument("task", nargs="?", help=f"one of {', '.join(TASKS)} (default: all of them)")
-    d.add_argument("--from", dest="source", type=Path,
+    d.add_argument("--from", dest="source", type=user_path,
                    help="local files in the published schema (without TASK: DIR/<task>/ for each task)")
-    d.add_argument("--out", type=Path, help="output folder of TASK (default $JAFT_DATA/<task>, JAFT_DATA=data)")
+    d.add_argument("--out", type=user_path, help="output folder of TASK (default $JAFT_DATA/<task>, JAFT_DATA=data)")
     d.add_argument("--version", help="the source version (tasks.yaml; e.g. jsquad v1.1 (default) or v1.3)")
     d.add_argument("--drop-missing-answers", action="store_true",
                    help="leave out (and count) JSQuAD rows whose answer is not in their context; "
                         "without it such a row is refused")
-    args = ap.parse_args(argv)
+
+
+def run_verb(verb: str, args) -> int:
     if args.task is not None:
         prepare_one(args.task, args.source, args.out or data_root() / get_task(args.task).name, args.version,
                     args.drop_missing_answers)
@@ -60,6 +59,10 @@ def main(argv: list[str]) -> int:
             print(f"error: {name}: {e}", file=sys.stderr)
             failed.append(name)
     return 2 if failed else 0
+
+
+def main(argv: list[str]) -> int:
+    return package_main("prompts.__main__", "python -m prompts", argv)
 
 
 if __name__ == "__main__":

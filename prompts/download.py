@@ -46,8 +46,9 @@ class Fetched:
 
 def cache_root() -> Path:
     """`$JAFT_CACHE/downloads`, else `$XDG_CACHE_HOME/jaft/downloads` (default `~/.cache/jaft/downloads`)."""
-    if os.environ.get("JAFT_CACHE"):
-        return Path(os.environ["JAFT_CACHE"]) / "downloads"
+    from jaft.settings import current
+    if current().cache is not None:
+        return current().cache / "downloads"
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "jaft" / "downloads"
 
@@ -62,7 +63,8 @@ def _rebase(url: str, base: str, variable: str) -> str:
 def effective_url(url: str) -> str:
     """The URL actually fetched: JAFT_DATA_MIRROR swaps every URL's scheme and host (a path in the mirror is
     put in front of the file's path); otherwise HF_ENDPOINT swaps the hub's."""
-    mirror = os.environ.get("JAFT_DATA_MIRROR", "").strip()
+    from jaft.settings import current
+    mirror = current().data_mirror
     if mirror:
         return _rebase(url, mirror, "JAFT_DATA_MIRROR")
     endpoint = os.environ.get("HF_ENDPOINT", "").strip()

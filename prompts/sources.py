@@ -5,7 +5,6 @@ Example: `python -m prompts data marc --from ~/datasets/marc_ja` (local) or `pyt
 """
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -79,7 +78,8 @@ def downloaded_inputs(task: Task, version: str, entry: dict) -> list[Input]:
         try:
             got = fetch(spec["url"])
         except Unreachable as e:
-            mirror = os.environ.get("JAFT_DATA_MIRROR")
+            from jaft.settings import current
+            mirror = current().data_mirror
             hint = (f"is the mirror JAFT_DATA_MIRROR={mirror} serving the file? (unset it to use the published "
                     "URL)" if mirror else "set JAFT_DATA_MIRROR=http://host:port to fetch it from a mirror")
             raise DataError(f"{e}; {hint}, or put the files in a folder and run "

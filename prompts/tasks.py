@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import sys
 import string
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from jaft.common import UsageError, choose
+from jaft.common import DataError, UsageError, choose
+from jaft.records import TaskEntry, check
 
 HERE = Path(__file__).parent
 RESPONSE = "{response}"
@@ -84,21 +84,16 @@ class Task:
         return fill(head), response + fill(tail)
 
 
-REQUIRED = ("title", "splits", "eval_split", "template", "fields", "id_field", "cut_field", "generate",
-            "postprocess", "metrics")
-
-
-def registry_files(builtin: Path, variable: str) -> list[Path]:
-    """The package's own registry, then any extra files named in `variable` (os.pathsep-separated): a
-    user's private tasks or models live outside the package, and an entry there replaces a built-in one."""
-    extra = [Path(p) for p in os.environ.get(variable, "").split(os.pathsep) if p.strip()]
+def registry_files(builtin: Path, extra) -> list[Path]:
+    """The package's own registry, then a user's extra files (JAFT_TASKS / JAFT_MODELS, os.pathsep-separated,
+    read by jaft.settings): a user's private tasks or models live outside the package, and an entry there
+    replaces a built-in one."""
     return [builtin, *extra]
 
 
-def registry_error(message: str) -> SystemExit:
-    """A broken registry is found at import, before any CLI runner: one line, exit code 2."""
-    print(f"error: {message}", file=sys.stderr)
-    return SystemExit(2)
+def registry_error(message: str) -> DataError:
+    """A broken registry: one line (file, entry, key), exit code 2 through the CLI runner."""
+    return DataError(message)
 
 
 def read_registry(path: Path) -> dict:
@@ -112,34 +107,78 @@ def read_registry(path: Path) -> dict:
     return raw
 
 
-def _load() -> dict[str, Task]:
+class Registry(Mapping):
+    """A registry read on first use (not at import), from the files the settings name; read again when the
+    settings name other files (a test, the demo). `load(files) -> dict` reads them."""
+
+    def __init__(self, files, load):
+        self._files, self._load, self._cache = files, load, None
+
+    def _entries(self) -> dict:
+        files = tuple(self._files())
+        if self._cache is None or self._cache[0] != files:
+            self._cache = (files, self._load(files))
+        return self._cache[1]
+
+    def __getitem__(self, name):
+        return self._entries()[name]
+
+    def __iter__(self):
+        return iter(self._entries())
+
+    def __len__(self):
+        return len(self._entries())
+
+    def __repr__(self):
+        return f"Registry({list(self)})"
+
+
+class Names(Sequence):
+    """A tuple of names computed from a registry on first use (e.g. the paper's models)."""
+
+    def __init__(self, names):
+        self._names = names
+
+    def __getitem__(self, i):
+        return tuple(self._names())[i]
+
+    def __len__(self):
+        return len(tuple(self._names()))
+
+    def __repr__(self):
+        return repr(tuple(self._names()))
+
+
+def task_files() -> list[Path]:
+    from jaft.settings import current
+    return registry_files(HERE / "tasks.yaml", current().task_files)
+
+
+def _load(files) -> dict[str, Task]:
     tasks = {}
-    for path in registry_files(HERE / "tasks.yaml", "JAFT_TASKS"):
+    for path in files:
         for name, e in read_registry(path).items():
-            missing = [k for k in REQUIRED if k not in e]
-            if missing:
-                raise registry_error(f"{path}: task '{name}' lacks {', '.join(missing)}")
-            tasks[name] = _task(name, e, path.parent / "templates")
+            entry = check(TaskEntry, e, f"{path}: task '{name}'")
+            tasks[name] = _task(name, entry, path.parent / "templates")
             if not (tasks[name].template_dir / tasks[name].template_file).is_file():
                 raise registry_error(f"{path}: task '{name}': template {tasks[name].template_file} not found "
                                      f"in {tasks[name].template_dir}")
     return tasks
 
 
-def _task(name: str, e: dict, template_dir: Path) -> Task:
+def _task(name: str, e: TaskEntry, template_dir: Path) -> Task:
     return Task(
-            name=name, title=e["title"], splits=tuple(e["splits"]), eval_split=e["eval_split"],
-            template_file=e["template"], fields=e["fields"], id_field=e["id_field"], cut_field=e["cut_field"],
-            label_field=e.get("label_field"), label_words=tuple(e.get("label_words", ())),
-            skip_labels=tuple(e.get("skip_labels", ())), class_ids=tuple(e.get("class_ids", ())),
-            answers_field=e.get("answers_field"), response_field=e.get("response_field"),
-            source=e.get("source", {}),
-            generate=e["generate"], postprocess=e["postprocess"], metrics=tuple(e["metrics"]),
-            table=e.get("table"), cluster_field=e.get("cluster_field"), template_dir=template_dir,
+            name=name, title=e.title, splits=tuple(e.splits), eval_split=e.eval_split,
+            template_file=e.template, fields=dict(e.fields), id_field=e.id_field, cut_field=e.cut_field,
+            label_field=e.label_field, label_words=tuple(e.label_words),
+            skip_labels=tuple(e.skip_labels), class_ids=tuple(e.class_ids),
+            answers_field=e.answers_field, response_field=e.response_field,
+            source=e.source, generate=e.generate.model_dump(exclude_unset=True), postprocess=e.postprocess,
+            metrics=tuple(e.metrics), table=e.table, cluster_field=e.cluster_field, template_dir=template_dir,
         )
 
 
-TASKS: dict[str, Task] = _load()
+TASKS: Mapping[str, Task] = Registry(task_files, _load)
 
 
 def get_task(name: str) -> Task:

@@ -10,11 +10,10 @@ Examples:
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
-from jaft.common import run
-from jaft.common import UsageError, choose
+from jaft.cli import at_least_one, package_main, user_path
+from jaft.common import UsageError, choose, run
 from prompts.tasks import TASKS
 from recipes import manifest
 from recipes.lock import RunLock
@@ -22,20 +21,21 @@ from recipes.models import LEARNING_RATES, MODELS, VARIANTS_HELP
 from recipes.runs import DEFAULT_SEED, RunSpec
 
 
-def _run_args(p: argparse.ArgumentParser) -> None:
+def _run_args(p) -> None:
     p.add_argument("model", help=f"one of {', '.join(MODELS)}")
     p.add_argument("task", help=f"one of {', '.join(TASKS)}")
     p.add_argument("lr", help=f"one of {', '.join(LEARNING_RATES)}")
     p.add_argument("--variant", help=VARIANTS_HELP)
     p.add_argument("--seed", help=f"training seed (default {DEFAULT_SEED}); another seed adds -s<N> to the run id")
-    p.add_argument("--epochs", type=int, help="override the paper's 10 epochs (the demo uses fewer)")
+    p.add_argument("--epochs", type=at_least_one, help="override the paper's 10 epochs (the demo uses fewer)")
     p.add_argument("--trial", help="a trial of `just tune` (run id <model>-<task>-tune-<N>, any LR; its epochs "
                                    "wait for the tuner's verdict, recipes/epoch_gate.py)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any recipe key (value read as YAML), e.g. --set micro_batch_size=2")
-    p.add_argument("--deepspeed", help="a DeepSpeed config for one run over several GPUs, "
+    p.add_argument("--deepspeed", type=lambda t: str(user_path(t)),
+                   help="a DeepSpeed config for one run over several GPUs, "
                                        "e.g. recipes/deepspeed/zero2.json")
-    p.add_argument("--cap-mb", type=int, help="VRAM cap in MB (MiB); default 46000, the paper's")
+    p.add_argument("--cap-mb", type=at_least_one, help="VRAM cap in MB (MiB); default 46000, the paper's")
     p.add_argument("--force", action="store_true",
                    help="overwrite a finished run; write a recipe the memory planner says exceeds the cap")
     if p.prog.endswith(" train"):
@@ -43,25 +43,30 @@ def _run_args(p: argparse.ArgumentParser) -> None:
                                                           "(default: JAFT_TRACK, else off; docs/tracking.md)")
 
 
+def add_arguments(verb: str, p) -> None:
+    """render, train: a run's arguments; prepare: MODEL TASK [--variant] (the rows every lr shares); tiny."""
+    if verb in ("render", "train"):
+        _run_args(p)
+    elif verb == "tiny":
+        p.add_argument("name", nargs="?", default="tiny", help="tiny, tiny-qwen3, tiny-qwen2, tiny-gemma2 or tiny-gpt2")
+    elif verb == "prepare":
+        p.add_argument("model", help=f"one of {', '.join(MODELS)}")
+        p.add_argument("task", help=f"one of {', '.join(TASKS)}")
+        p.add_argument("--variant", help=VARIANTS_HELP)
+        p.add_argument("--show", metavar="ID", help="print the row with this id as fitted: prompt and response, "
+                                                    "as trained (and the eval prompt)")
+
+
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["plan"]:  # the planner has its own options (recipes.plan)
+    """`python -m recipes VERB ...` (`plan` too, with the planner's own options)."""
+    if argv[:1] == ["plan"]:
         from recipes.plan import main as plan
         return plan(argv)
-    ap = argparse.ArgumentParser(prog="python -m recipes", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="verb", required=True)
-    _run_args(sub.add_parser("render", help="write runs/<run-id>/recipe.yaml and print its path"))
-    _run_args(sub.add_parser("train", help="render, then run Axolotl training into the run folder"))
-    p = sub.add_parser("tiny", help="build (once) the local tiny model (or a twin) and print its folder")
-    p.add_argument("name", nargs="?", default="tiny", help="tiny, tiny-qwen3, tiny-qwen2, tiny-gemma2 or tiny-gpt2")
-    p = sub.add_parser("prepare", help="fit and cache a run's rows (train, validation, eval prompts) without "
-                                       "training; the 4 learning rates and the evaluation share them")
-    p.add_argument("model", help=f"one of {', '.join(MODELS)}")
-    p.add_argument("task", help=f"one of {', '.join(TASKS)}")
-    p.add_argument("--variant", help=VARIANTS_HELP)
-    p.add_argument("--show", metavar="ID", help="print the row with this id as fitted: prompt and response, "
-                                                "as trained (and the eval prompt)")
-    args = ap.parse_args(argv)
+    return package_main("recipes.__main__", "python -m recipes", argv)
+
+
+def run_verb(verb: str, args) -> int:
+    args.verb = verb
 
     if args.verb == "tiny":
         from recipes.models import GROUPS
@@ -79,9 +84,6 @@ def main(argv: list[str]) -> int:
         for line in shown:
             print(line)
         return 0
-    for flag, value in (("--epochs", args.epochs), ("--cap-mb", args.cap_mb)):
-        if value is not None and value < 1:
-            raise UsageError(f"{flag} must be at least 1, got {value}")
     spec = RunSpec.parse(args.model, args.task, args.lr, args.variant, args.seed, args.trial)
     if args.verb == "render":
         from recipes.render import build_recipe, option_args, write_recipe
@@ -91,8 +93,10 @@ def main(argv: list[str]) -> int:
             lock.acquire_if_present()
             if not args.force and manifest.read(spec.dir).get("status") == "finished":
                 raise UsageError(f"run {spec.id} already finished; its recipe stays as trained (--force to rewrite)")
+            # Axolotl's schema (a ~20 s import) checks a rendered recipe only when `--set` changed it: jaft's
+            # own recipe is checked by the tests; `train` always checks before anything trains.
             cfg = build_recipe(spec, force=args.force, epochs=args.epochs, overrides=args.overrides,
-                               deepspeed=args.deepspeed, cap_mb=args.cap_mb)
+                               deepspeed=args.deepspeed, cap_mb=args.cap_mb, axolotl_check=bool(args.overrides))
             if lock.fd is None:
                 lock.acquire()
             print(write_recipe(spec, cfg, option_args(epochs=args.epochs, overrides=args.overrides,

@@ -30,8 +30,8 @@ LOCK_NAME = ".lock"
 def orphan_wait_s() -> float:
     """How long a new holder waits for the training of a killed jaft to stop: the watchdog's SIGTERM grace
     (then SIGKILL) and a margin for its last record."""
-    from recipes.supervise import GRACE_S
-    return float(os.environ.get("JAFT_ORPHAN_WAIT_S", GRACE_S + 30))
+    from jaft.settings import current
+    return current().orphan_wait_s
 
 
 def current_command() -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from jaft.common import DataError, atomic_write_json, read_json
+from jaft.records import RUN_SCHEMA, run_record
 
 PACKAGES = ("jaft", "axolotl", "torch", "transformers", "peft", "datasets", "accelerate")
 
@@ -46,7 +47,7 @@ def read(run_dir: Path) -> dict:
     manifest = read_json(path, "run.json")
     if not isinstance(manifest, dict):
         raise DataError(f"{path}: damaged run.json (not a JSON object); repair or delete it")
-    return manifest
+    return run_record(manifest, path)  # an older version migrated in memory; a newer one refused
 
 
 def effective(recipe: Path) -> dict:
@@ -56,7 +57,7 @@ def effective(recipe: Path) -> dict:
 
 
 def update(run_dir: Path, **fields) -> dict:
-    manifest = {**read(run_dir), **fields, "updated": now()}
+    manifest = {**read(run_dir), **fields, "schema_version": RUN_SCHEMA, "updated": now()}
     atomic_write_json(Path(run_dir) / "run.json", manifest)
     return manifest
 

@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from jaft.common import UsageError, choose
+from jaft.records import Grid, ModelEntry, check
+from prompts.tasks import Names, Registry, read_registry, registry_error, registry_files
 from recipes.architecture import Architecture, from_shape
-from prompts.tasks import read_registry, registry_error, registry_files
 
 HERE = Path(__file__).parent
-# The paper's four learning rates, written as the paper writes them (and as run ids spell them).
-LEARNING_RATES = {"2e-4": 2e-4, "5e-5": 5e-5, "2e-5": 2e-5, "1e-5": 1e-5}
 # The paper's VRAM budget: 46,000 MB as nvidia-smi counts MB, i.e. MiB.
 DEFAULT_CAP_MB = 46000
 VARIANT = re.compile(r"^(len(?P<len>\d+)|full|qlora)$")
@@ -50,11 +49,17 @@ class Model:
         return self.architecture or from_shape(self.arch, self.shape, self.native_context)
 
 
-def _load() -> dict[str, Model]:
+def model_files() -> list[Path]:
+    from jaft.settings import current
+    return registry_files(HERE / "models.yaml", current().model_files)
+
+
+def _load(files) -> dict[str, Model]:
     """models.yaml, then the files in JAFT_MODELS (a user's own models; an entry there replaces ours)."""
     models = {}
-    for path in registry_files(HERE / "models.yaml", "JAFT_MODELS"):
+    for path in files:
         for name, e in read_registry(path).items():
+            check(ModelEntry, e, f"{path}: model '{name}'")  # keys and closed sets, one line each
             try:
                 models[name] = _model(name, e)
             except (TypeError, KeyError, ValueError) as err:
@@ -72,18 +77,44 @@ def _model(name: str, e: dict) -> Model:
         e.setdefault("shape", {"hidden": a.hidden_size, "layers": a.num_hidden_layers,
                                "heads": a.num_attention_heads, "intermediate": a.intermediate_size,
                                "vocab": a.vocab_size})
-    if e.get("adapter", "lora") not in ("lora", "qlora"):
-        raise ValueError(f"adapter '{e['adapter']}'; valid: lora, qlora")
     return Model(name=name, **e)
 
 
-MODELS: dict[str, Model] = _load()
-PAPER_MODELS = tuple(name for name, m in MODELS.items() if m.paper)
-GROUPS: dict[str, tuple] = {}
-for _m in MODELS.values():
-    if _m.group:
-        GROUPS.setdefault(_m.group, ())
-        GROUPS[_m.group] += (_m.name,)
+def grid_files() -> list[Path]:
+    from jaft.settings import current
+    return [current().grid_file or HERE / "grid.yaml"]
+
+
+def _load_grid(files) -> dict[str, float]:
+    """The grid's learning rates (recipes/grid.yaml, or JAFT_GRID): spelling -> value, in column order."""
+    path = files[0]
+    grid = check(Grid, read_registry_file(path), f"{path}")
+    return {text: float(text) for text in grid.learning_rates}
+
+
+def read_registry_file(path: Path) -> dict:
+    import yaml
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: cannot read the grid ({type(e).__name__})") from None
+
+
+def _groups(models) -> dict[str, tuple]:
+    groups: dict[str, tuple] = {}
+    for m in models.values():
+        if m.group:
+            groups[m.group] = groups.get(m.group, ()) + (m.name,)
+    return groups
+
+
+MODELS: Mapping[str, Model] = Registry(model_files, _load)
+# The learning rates of the grid, as the paper writes them (and as run ids spell them): registry data.
+LEARNING_RATES: Mapping[str, float] = Registry(grid_files, _load_grid)
+# The paper's models (the default grid, a row of every table), in registry order.
+PAPER_MODELS: Sequence[str] = Names(lambda: tuple(name for name, m in MODELS.items() if m.paper))
+# group name (`successors`) -> its models, in registry order
+GROUPS: Mapping[str, tuple] = Registry(model_files, lambda files: _groups(MODELS))
 
 
 def expand_models(names) -> list[str]:
@@ -111,7 +142,8 @@ def parse_lr(text: str) -> str:
     for name, v in LEARNING_RATES.items():
         if value is not None and abs(value - v) < 1e-12:
             return name
-    raise UsageError(f"unknown learning rate '{text}'; valid: {', '.join(LEARNING_RATES)}")
+    raise UsageError(f"unknown learning rate '{text}'; valid: {', '.join(LEARNING_RATES)} "
+                     f"(the grid: recipes/grid.yaml)")
 
 
 def parse_variant(text: str | None) -> str | None:

@@ -13,13 +13,15 @@ import argparse
 import json
 from dataclasses import replace
 
-from jaft.common import UsageError, choose
+from jaft.cli import Parser, at_least_one
+from jaft.common import choose
+from prompts.tasks import Names
 from recipes.memory import SWITCHES, extrapolated, longest_fit, peak_mib, recipe_setting, switched, weight_counts
 from recipes.models import DEFAULT_CAP_MB, GROUPS, LEARNING_RATES, MODELS, expand_models, get_model
 
 ADAPTERS = ("lora", "qlora")
 # What `just plan` shows without a model: every model a GPU trains (the paper's four, then the successors).
-GPU_MODELS = tuple(name for name, m in MODELS.items() if not m.cpu)
+GPU_MODELS = Names(lambda: tuple(name for name, m in MODELS.items() if not m.cpu))
 
 STEP = 100  # lengths are reported in steps of 100 tokens, as the paper states them
 
@@ -82,42 +84,43 @@ def show(rows: list[dict], cap_mb: int) -> str:
     return "\n".join(lines)
 
 
+def add_arguments(verb: str, ap) -> None:
+    """`jaft plan [MODEL|GROUP] [--cap-mb MB] [--adapter lora|qlora|both] [--json]`."""
+    ap.add_argument("model", nargs="?", help=f"one of {', '.join(MODELS)}, or a group ({', '.join(GROUPS)}) "
+                                             "(default: every GPU model)")
+    ap.add_argument("--cap-mb", type=at_least_one, default=DEFAULT_CAP_MB)
+    ap.add_argument("--adapter", default="both", help="lora, qlora or both (default)")
+    ap.add_argument("--json", action="store_true")
+
+
+def run_verb(verb: str, args) -> int:
+    adapter = choose("adapter", args.adapter, (*ADAPTERS, "both"))
+    adapters = ADAPTERS if adapter == "both" else (adapter,)
+    names = (expand_models([args.model]) if args.model in GROUPS
+             else [choose("model", args.model, MODELS)] if args.model else GPU_MODELS)
+    rows = plan_rows(names, args.cap_mb, adapters)
+    print(json.dumps(rows, indent=2) if args.json else show(rows, args.cap_mb))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["plan"]:
-        ap = argparse.ArgumentParser(prog="just plan", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-        ap.add_argument("model", nargs="?", help=f"one of {', '.join(MODELS)}, or a group ({', '.join(GROUPS)}) "
-                                                 "(default: every GPU model)")
-        ap.add_argument("--cap-mb", type=int, default=DEFAULT_CAP_MB)
-        ap.add_argument("--adapter", default="both", help="lora, qlora or both (default)")
-        ap.add_argument("--json", action="store_true")
-        args = ap.parse_args(argv[1:])
-        if args.cap_mb < 1:
-            raise UsageError(f"--cap-mb must be at least 1, got {args.cap_mb}")
-        adapter = choose("adapter", args.adapter, (*ADAPTERS, "both"))
-        adapters = ADAPTERS if adapter == "both" else (adapter,)
-        names = (expand_models([args.model]) if args.model in GROUPS
-                 else [choose("model", args.model, MODELS)] if args.model else GPU_MODELS)
-        rows = plan_rows(names, args.cap_mb, adapters)
-        print(json.dumps(rows, indent=2) if args.json else show(rows, args.cap_mb))
-        return 0
-    ap = argparse.ArgumentParser(prog="python -m recipes.plan", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        from jaft.cli import package_main
+        return package_main("recipes.plan", "just", argv)
+    ap = Parser(prog="python -m recipes.plan", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
-    ap.add_argument("--seq", type=int, required=True)
+    ap.add_argument("--seq", type=at_least_one, required=True)
     ap.add_argument("--attn", default="eager")
     ap.add_argument("--gradient-checkpointing", action="store_true")
-    ap.add_argument("--micro-batch", type=int, help="default: the model's paper recipe's")
-    ap.add_argument("--lora-r", type=int, help="default: the model's paper recipe's")
+    ap.add_argument("--micro-batch", type=at_least_one, help="default: the model's paper recipe's")
+    ap.add_argument("--lora-r", type=at_least_one, help="default: the model's paper recipe's")
     ap.add_argument("--liger", action="store_true")
     ap.add_argument("--qlora", action="store_true", help="4-bit NF4 base weights")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     model = get_model(args.model)
     attn = choose("attention", args.attn, ("sdpa", "eager"))
-    for flag, value in (("--seq", args.seq), ("--micro-batch", args.micro_batch), ("--lora-r", args.lora_r)):
-        if value is not None and value < 1:
-            raise UsageError(f"{flag} must be positive, got {value}")
     base = recipe_setting(model, paper_recipe(model.name))
     setting = replace(base, attn=attn, gradient_checkpointing=args.gradient_checkpointing, liger=args.liger,
                       micro_batch=args.micro_batch or base.micro_batch, lora_r=args.lora_r or base.lora_r,

@@ -150,14 +150,19 @@ def write_recipe(spec: RunSpec, cfg: dict, options: list[str] = ()) -> Path:
 
 
 def build_recipe(spec: RunSpec, *, force: bool = False, epochs: int | None = None, overrides=(),
-                 deepspeed: str | None = None, cap_mb: int | None = None, base_model: str | None = None) -> dict:
-    """The run's config, overrides applied, checked by Axolotl and by the memory planner: a recipe
-    predicted not to fit its VRAM cap is refused (with `force`, a warning)."""
+                 deepspeed: str | None = None, cap_mb: int | None = None, base_model: str | None = None,
+                 axolotl_check: bool = True) -> dict:
+    """The run's config, overrides applied, checked by the memory planner (a recipe predicted not to fit its
+    VRAM cap is refused; with `force`, a warning) and, with `axolotl_check`, by Axolotl's own schema.
+
+    `just render` passes axolotl_check=False: importing Axolotl takes ~20 s on 2 cores, and a user fixing a
+    typo should not wait for it; `just train` checks with Axolotl before anything trains."""
     from recipes.memory import check_fits
 
     cfg = apply_overrides(recipe_dict(spec, epochs=epochs, deepspeed=deepspeed, base_model=base_model,
                                       cap_mb=cap_mb or DEFAULT_CAP_MB), overrides)
-    validate(cfg)
+    if axolotl_check:
+        validate(cfg)
     reason = check_fits(spec.model, cfg)
     if reason and not force:
         raise UsageError(reason + "; --force to write it anyway")

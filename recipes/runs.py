@@ -1,6 +1,7 @@
 """One run of the grid: its id, its folder, the settings that follow from model × task × lr × variant × seed."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,29 @@ def parse_trial(value) -> int | None:
     return int(value)
 
 
+def run_id(model: str, task: str, lr: str, variant: str | None = None, seed: int = DEFAULT_SEED,
+           trial: int | None = None) -> str:
+    """`<model>-<task>-lr<lr>[-<variant>][-s<seed>]`: the default seed keeps the paper-grid ids; a tuning
+    trial is `<model>-<task>-tune-<trial>[-<variant>][-s<seed>]` (its lr is in run.json). The one place a
+    run id is spelled; `parse_run_id` is the one place it is read back."""
+    base = f"{model}-{task}-" + (f"lr{lr}" if trial is None else f"tune-{trial}")
+    base = f"{base}-{variant}" if variant else base
+    return base if seed == DEFAULT_SEED else f"{base}-s{seed}"
+
+
+def parse_run_id(text: str) -> dict | None:
+    """{model, task, lr, variant, seed, trial} of a run id (tasks and rates from the registries), or None.
+    A tuning trial's id has no lr (None: its run.json has it) and a trial number."""
+    pattern = re.compile(r"(?P<model>.+?)-(?P<task>" + "|".join(map(re.escape, TASKS)) + r")-(?:lr(?P<lr>"
+                         + "|".join(map(re.escape, LEARNING_RATES)) + r")|tune-(?P<trial>\d+))"
+                         r"(?:-(?P<variant>len\d+|full|qlora))?(?:-s(?P<seed>\d+))?")
+    m = pattern.fullmatch(str(text))
+    if not m:
+        return None
+    return {**m.groupdict(), "seed": int(m["seed"]) if m["seed"] else DEFAULT_SEED,
+            "trial": int(m["trial"]) if m["trial"] else None}
+
+
 @dataclass(frozen=True)
 class RunSpec:
     model: Model
@@ -69,11 +93,8 @@ class RunSpec:
 
     @property
     def id(self) -> str:
-        """`<model>-<task>-lr<lr>[-<variant>][-s<seed>]`: the default seed keeps the paper-grid ids. A tuning
-        trial is `<model>-<task>-tune-<trial>[-<variant>][-s<seed>]` (its lr is in run.json)."""
-        base = f"{self.model.name}-{self.task.name}-" + (f"lr{self.lr}" if self.trial is None else f"tune-{self.trial}")
-        base = f"{base}-{self.variant}" if self.variant else base
-        return base if self.seed == DEFAULT_SEED else f"{base}-s{self.seed}"
+        """`<model>-<task>-lr<lr>[-<variant>][-s<seed>]`, or `-tune-<trial>` for a tuning trial (run_id)."""
+        return run_id(self.model.name, self.task.name, self.lr, self.variant, self.seed, self.trial)
 
     @property
     def dir(self) -> Path:
@@ -120,10 +141,10 @@ class RunSpec:
         return self.full and self.model.liger
 
 
-def paper_grid(models=PAPER_MODELS, tasks=tuple(TASKS), lrs=tuple(LEARNING_RATES),
-               seeds=(DEFAULT_SEED,)) -> list[RunSpec]:
+def paper_grid(models=None, tasks=None, lrs=None, seeds=(DEFAULT_SEED,)) -> list[RunSpec]:
     """models × tasks × lrs, plus each model's `paper_variants` (the 7B models' XL-Sum `len1024`), once per
     seed: 56 runs for the paper's four models and one seed."""
+    models, tasks, lrs = models or PAPER_MODELS, tasks or tuple(TASKS), lrs or tuple(LEARNING_RATES)
     grid = []
     for m in models:
         for t in tasks:

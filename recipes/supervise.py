@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Callable
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-GRACE_S = float(os.environ.get("JAFT_KILL_GRACE_S", "30"))
+GRACE_S = 30.0  # the default of JAFT_KILL_GRACE_S (jaft.settings): kill_grace_s() is what a command uses
+
+
+def kill_grace_s() -> float:
+    from jaft.settings import current
+    return current().kill_grace_s
 PR_SET_PDEATHSIG = 1
 
 
@@ -78,8 +83,9 @@ def kill_group(pgid: int, sig: int) -> None:
         pass
 
 
-def end_group(pgid: int, first: int = signal.SIGTERM, grace: float = GRACE_S) -> None:
+def end_group(pgid: int, first: int = signal.SIGTERM, grace: float | None = None) -> None:
     """`first` to every process of the group, SIGKILL to whatever is left after `grace` seconds."""
+    grace = kill_grace_s() if grace is None else grace
     kill_group(pgid, first)
     deadline = time.monotonic() + grace
     while group_alive(pgid) and time.monotonic() < deadline:
@@ -105,7 +111,7 @@ def run_training(cmd: list[str], env: dict, on_line: Callable[[str], None], run_
         received.append(signum)
         kill_group(pgid, signum if len(received) == 1 else signal.SIGKILL)
         if len(received) == 1:  # give the training GRACE_S to stop, then make sure
-            timers.append(threading.Timer(GRACE_S, kill_group, (pgid, signal.SIGKILL)))
+            timers.append(threading.Timer(kill_grace_s(), kill_group, (pgid, signal.SIGKILL)))
             timers[0].daemon = True
             timers[0].start()
 

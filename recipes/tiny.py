@@ -37,7 +37,8 @@ FAMILY_TOKENS["qwen3"] = FAMILY_TOKENS["qwen2"]
 
 def tiny_dir(name: str = "tiny") -> Path:
     """`tiny` lives in JAFT_TINY_DIR (default .cache/tiny-model); a twin beside it, in <name>-model."""
-    base = Path(os.environ.get("JAFT_TINY_DIR", ".cache/tiny-model")).resolve()
+    from jaft.settings import current
+    base = current().tiny_dir
     return base if name == "tiny" else base.parent / f"{name}-model"
 
 

@@ -41,7 +41,8 @@ def say(msg: str) -> None:
 
 def requested(flag: str | None) -> str | None:
     """The tracker a command was asked for (`--track`, else JAFT_TRACK), or None: off."""
-    value = (flag if flag is not None else os.environ.get("JAFT_TRACK", "")).strip()
+    from jaft.settings import current
+    value = (flag if flag is not None else current().track).strip()
     if value.lower() in OFF:
         return None
     choose("tracker (--track / JAFT_TRACK)", value, TRACKERS)
@@ -169,7 +170,9 @@ def start_train(run_dir: Path, manifest: dict, cfg: dict, track: str | None) -> 
 def wandb_mode() -> dict:
     """The user's WANDB_MODE. The justfile pins WANDB_MODE=disabled for every verb and keeps the user's value
     in JAFT_WANDB_MODE; with --track wandb that value (or wandb's default, online) applies."""
-    mode = os.environ["JAFT_WANDB_MODE"] if "JAFT_WANDB_MODE" in os.environ else os.environ.get("WANDB_MODE", "")
+    from jaft.settings import current
+    kept = current().wandb_mode
+    mode = kept if kept is not None else os.environ.get("WANDB_MODE", "")
     return {"WANDB_MODE": mode} if mode else {"WANDB_MODE": None}
 
 

@@ -39,7 +39,8 @@ def private_env() -> dict:
 def launcher() -> str:
     """accelerate on GPUs (DeepSpeed and several GPUs need it), python on the CPU; JAFT_LAUNCHER picks one
     (the tests run the GPU's accelerate path on the CPU this way)."""
-    forced = os.environ.get("JAFT_LAUNCHER")
+    from jaft.settings import current
+    forced = current().launcher
     if forced:
         return choose("launcher (JAFT_LAUNCHER)", forced, LAUNCHERS)
     import torch

@@ -7,12 +7,13 @@ Examples:
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
-from jaft.common import run
+from jaft.cli import package_main, user_path
+from jaft.common import reports_root, run
+from jaft.settings import current
 from jaft.common import atomic_write_json, atomic_write_text
 from jaft.common import UsageError
 from recipes.runs import runs_root
@@ -20,19 +21,28 @@ from report import collect, comparison, cost, examples, intervals, provenance, p
 from report import significance, tables, tune
 
 
-def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m report", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=Path, help="folder of runs (default runs/)")
-    ap.add_argument("--out", type=Path, default=Path(os.environ.get("JAFT_REPORTS", "reports")),
+def add_arguments(verb: str, ap) -> None:
+    ap.add_argument("--runs", type=user_path, help="folder of runs (default runs/)")
+    ap.add_argument("--out", type=user_path, default=None,
                     help="output folder (default reports/), replaced whole when the new report is complete")
     ap.add_argument("--select", default="task-metric", help="task-metric (the paper's rule) or val-loss")
     ap.add_argument("--no-plots", action="store_true")
-    args = ap.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m report [OPTIONS]` (no verb: the package has one)."""
+    return package_main("report.__main__", "python -m report", ["report", *argv])
+
+
+def run_verb(verb: str, args) -> int:
+    args.out = args.out or reports_root()
     if args.select not in collect.SELECT:
         raise UsageError(f"unknown --select '{args.select}'; valid: {', '.join(collect.SELECT)}")
     if args.runs is not None and not args.runs.is_dir():
         raise UsageError(f"--runs {args.runs}: no such folder")
+    if args.runs is None and current().runs_given and not runs_root().is_dir():
+        # A typo in JAFT_RUNS must not replace a complete report with an empty one.
+        raise UsageError(f"JAFT_RUNS={runs_root()}: no such folder (unset it to use runs/)")
     publish.check_out(args.out)
     # Relative to the folder the report is made in: every path the report prints names no machine.
     root = Path(os.path.relpath(args.runs or runs_root()))

@@ -8,14 +8,15 @@ both folders: the report never picks one silently.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from jaft.common import DataError, read_jsonl
+from jaft.records import migrate_scores
 from prompts.tasks import TASKS
 from recipes import DEFAULT_SEED, read_manifest
 from recipes.models import LEARNING_RATES, MODELS
+from recipes.runs import parse_run_id
 
 SELECT = {"task-metric": "best", "val-loss": "best_by_val_loss"}
 TUNED = "tuned"  # the lr of a `just tune` study's result (runs/<study>/scores.json; its rate is `tuned_lr`)
@@ -76,8 +77,11 @@ def load(path: Path, select: str) -> Result | str:
     try:
         s = json.loads(path.read_text(encoding="utf-8"))
         model, task, lr = s["model"], s["task"], s["lr"]
+        s = migrate_scores(s, path)  # written by an older jaft: read as today's; a newer one: left out
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
         return f"{path}: malformed scores file ({type(e).__name__}: {e}); left out"
+    except DataError as e:
+        return f"{e}; left out"
     if model not in MODELS or task not in TASKS or (lr not in LEARNING_RATES and lr != TUNED):
         return f"{path}: unknown model/task/lr ({model}, {task}, {lr}); left out"
     best = s.get(SELECT[select])
@@ -158,11 +162,6 @@ class Failure:
     error: str
 
 
-RUN_ID = re.compile(r"(?P<model>.+?)-(?P<task>" + "|".join(map(re.escape, TASKS)) + r")-(?:lr(?P<lr>"
-                    + "|".join(map(re.escape, LEARNING_RATES)) + r")|tune-(?P<trial>\d+))"
-                    r"(?:-(?P<variant>len\d+|full))?(?:-s(?P<seed>\d+))?")
-
-
 def failures(runs_root: Path) -> tuple[dict[tuple, Failure], list[str]]:
     """Runs whose run.json says "failed", by (model, task, lr, variant, seed), with their recorded error."""
     found, warnings = {}, []
@@ -174,14 +173,14 @@ def failures(runs_root: Path) -> tuple[dict[tuple, Failure], list[str]]:
             continue
         if run.get("status") != "failed":
             continue
-        parsed = RUN_ID.fullmatch(str(run.get("run_id", path.parent.name)))
-        if run.get("trial") is not None or (parsed and parsed["trial"]):
+        parsed = parse_run_id(run.get("run_id", path.parent.name))
+        if run.get("trial") is not None or (parsed and parsed["trial"] is not None):
             continue  # a tuning trial: its study's tune.md lists it
         model = run.get("model") or (parsed and parsed["model"])
         task = run.get("task") or (parsed and parsed["task"])
         lr = run.get("lr") or (parsed and parsed["lr"])
         variant = run.get("variant") if "model" in run else (parsed and parsed["variant"])
-        seed = seed_of(run, {"seed": int(parsed["seed"])} if parsed and parsed["seed"] else {})
+        seed = seed_of(run, parsed or {})
         failure = Failure(run.get("run_id", path.parent.name), path.parent, (model, task, lr, variant, seed),
                           str(run.get("error") or "no error recorded"))
         if model not in MODELS or task not in TASKS or lr not in LEARNING_RATES:

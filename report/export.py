@@ -179,15 +179,23 @@ def commands(out: Path, base: str, task: str, merged: bool) -> str:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="just export", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run_dir", type=Path, help="a finished run folder, e.g. runs/calm2-marc-lr2e-4")
+    from jaft.cli import Parser
+    ap = Parser(prog="just export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments("export", ap)
+    return run_verb("export", ap.parse_args(argv))
+
+
+def add_arguments(verb: str, ap) -> None:
+    from jaft.cli import user_path
+    ap.add_argument("run_dir", type=user_path, help="a finished run folder, e.g. runs/calm2-marc-lr2e-4")
     ap.add_argument("--epoch", default="best", help="an epoch number, or best (default: the epoch the run's "
                                                     "scores.json selected)")
     ap.add_argument("--merge", action="store_true", help="also write the merged model into OUT/merged/")
-    ap.add_argument("--out", type=Path, help="the export folder (default exports/<run-id>-epoch<k>)")
+    ap.add_argument("--out", type=user_path, help="the export folder (default exports/<run-id>-epoch<k>)")
     ap.add_argument("--force", action="store_true", help="replace an existing --out folder")
-    args = ap.parse_args(argv)
+
+
+def run_verb(verb: str, args) -> int:
     out = export(args.run_dir, epoch=parse_epoch(args.epoch), out=args.out, merge=args.merge, force=args.force)
     manifest = read_manifest(args.run_dir)
     config = json.loads((out / "adapter_config.json").read_text(encoding="utf-8"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from report.significance import resampled_means
-from report.tables import label_of
+from report.tables import LRS, label_of
 
 RESAMPLES = 1000
 SEED = 0
@@ -60,7 +60,8 @@ def to_markdown(tables: list, select: str, by_table: dict) -> str:
         for (i, j), per_metric in sorted(intervals.items()):
             cells = [f"{m:.{d}f} [{lo:.{d}f}, {hi:.{d}f}]" for m, lo, hi in per_metric.values()]
             n = table.rows[i].cells[j].n
-            lines.append(f"| {label_of(table.rows[i])} | {table.header[-4:][j]} | {n} | " + " | ".join(cells) + " |")
+            lr = table.header[-len(LRS):][j]  # one column per rate of the grid
+            lines.append(f"| {label_of(table.rows[i])} | {lr} | {n} | " + " | ".join(cells) + " |")
         if not intervals:
             lines.append("| – | – | – |" + " – |" * len(table.metrics))
         lines.append("")

@@ -17,6 +17,7 @@ from typing import Iterator
 from jaft.common import UsageError
 
 MARK = "# jaft report"  # the first line of every report's README.md: how a folder is known as ours
+LISTING = ".jaft-files"  # the names a report wrote: anything else in the folder is the user's
 
 
 def check_out(out: Path) -> None:
@@ -27,6 +28,19 @@ def check_out(out: Path) -> None:
     if out.is_dir() and any(out.iterdir()) and not _is_report(out):
         raise UsageError(f"--out {out} holds files that are not a jaft report; a report replaces its folder "
                          f"whole, so give an empty or new folder")
+    foreign = _not_ours(out) if out.is_dir() else []
+    if foreign:
+        raise UsageError(f"--out {out} holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, which "
+                         f"the report did not write; a report replaces its folder whole: move them out first")
+
+
+def _not_ours(folder: Path) -> list[str]:
+    """Names in a report folder that its listing does not hold (a report from before listings: none)."""
+    try:
+        ours = set((folder / LISTING).read_text(encoding="utf-8").splitlines())
+    except (OSError, UnicodeDecodeError):
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.name not in ours and p.name != LISTING)
 
 
 def _is_report(folder: Path) -> bool:
@@ -48,6 +62,7 @@ def staged(out: Path) -> Iterator[Path]:
         os.umask(mask)
         os.chmod(tmp, 0o777 & ~mask)  # mkdtemp's folder is private; a report is not
         yield tmp
+        (tmp / LISTING).write_text("".join(p.name + "\n" for p in sorted(tmp.iterdir())), encoding="utf-8")
         with _swap_lock(out):
             check_out(out)  # again: something else may have appeared there meanwhile
             old = None

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from prompts.tasks import TASKS
+from prompts.tasks import TASKS, Names
 from recipes.models import LEARNING_RATES, MODELS, PAPER_MODELS
 from report.collect import by_cell
 
 HERE = Path(__file__).parent
-LRS = tuple(LEARNING_RATES)
+LRS = Names(lambda: tuple(LEARNING_RATES))  # the grid's rates (recipes/grid.yaml): one column each
 DASH = "–"
 FAILED = "✗"    # the run failed (README.md lists its error)
 DAMAGED = "†"   # the number is from scores.json, but its predictions file is damaged

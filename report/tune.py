@@ -213,8 +213,8 @@ def views(runs_root: Path, results: dict, tuned: dict, warnings: list[str]) -> l
 
 
 def _name_parts(name: str) -> tuple[str | None, str | None]:
-    from report.collect import RUN_ID
-    m = RUN_ID.fullmatch(name.replace("-tune", "-tune-0", 1))
+    from recipes.runs import parse_run_id
+    m = parse_run_id(name.replace("-tune", "-tune-0", 1))
     return (m["model"], m["task"]) if m else (None, None)
 
 

@@ -12,7 +12,11 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "prompts" / "samples"
 FIXTURES = Path(__file__).parent / "fixtures"
-os.environ.setdefault("JAFT_TINY_DIR", str(REPO / ".cache" / "tiny-model"))
+# Every JAFT_* variable of the user's shell is cleared (a test that wants one sets it): with JAFT_RUNS set as
+# the docs tell users to, the suite must not write into the user's runs.
+for _name in [n for n in os.environ if n.startswith("JAFT_")]:
+    del os.environ[_name]
+os.environ["JAFT_TINY_DIR"] = str(REPO / ".cache" / "tiny-model")
 # Tests never reach a hub: every load is local.
 os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "AXOLOTL_DO_NOT_TRACK": "1",
                    "WANDB_MODE": "disabled"})
@@ -28,9 +32,10 @@ def cli(*args: str, cwd: Path, check: bool = False, env: dict | None = None) -> 
 
 
 def just(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`just ARGS` typed in `cwd`, the project folder (paths typed are relative to it, as runs/ and data/ are)."""
     exe = Path(sys.executable).with_name("just")
     return subprocess.run([str(exe), "--justfile", str(REPO / "justfile"), "--working-directory", str(cwd),
-                           *args], capture_output=True, text=True, env={**os.environ, **(env or {})})
+                           *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})})
 
 
 # `e2e` marks the tests that train the tiny model with real Axolotl, and only those, so that

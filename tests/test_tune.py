@@ -63,10 +63,12 @@ def test_trial_run_ids_and_recipes(workdir, monkeypatch):
 
 
 def test_report_parses_trial_ids():
-    from report.collect import RUN_ID
-    m = RUN_ID.fullmatch("calm2-marc-tune-3")
-    assert (m["model"], m["task"], m["trial"], m["lr"]) == ("calm2", "marc", "3", None)
-    assert RUN_ID.fullmatch("calm2-marc-lr2e-4-s43")["seed"] == "43"
+    from recipes.runs import parse_run_id, run_id
+    m = parse_run_id("calm2-marc-tune-3")
+    assert (m["model"], m["task"], m["trial"], m["lr"]) == ("calm2", "marc", 3, None)
+    assert parse_run_id("calm2-marc-lr2e-4-s43")["seed"] == 43
+    assert parse_run_id(run_id("calm2", "marc", "2e-4", "qlora", 43, 5)) == {
+        "model": "calm2", "task": "marc", "lr": None, "trial": 5, "variant": "qlora", "seed": 43}
 
 
 # A stand-in for Axolotl with the epoch gate: saves a checkpoint per epoch, then waits for the verdict.
