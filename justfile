@@ -39,8 +39,9 @@ sweep *args:
     @exec {{jaft}} sweep "$@"
 
 # an Optuna search of the lr (and rank) on a tuning split carved from train: just tune calm2 marc [--trials 8]
+[no-exit-message]
 tune *args:
-    @exec {{py}} -m pipeline tune "$@"
+    @exec {{jaft}} tune "$@"
 
 # fit and cache a run's rows without training: just prepare calm2 xlsum [--variant len1024]
 [no-exit-message]

@@ -204,7 +204,7 @@ def test_a_rate_added_to_the_grid_is_valid_and_gets_a_column(tmp_path, monkeypat
     from report import tables
     from recipes.runs import parse_run_id
     assert parse_run_id("calm2-marc-lr1e-4-s7") == {"model": "calm2", "task": "marc", "lr": "1e-4",
-                                                    "variant": None, "seed": 7}
+                                                    "variant": None, "seed": 7, "trial": None}
     table = tables.build("table3", {})
     assert table.header[-5:] == ["lr=2e-4", "lr=1e-4", "lr=5e-5", "lr=2e-5", "lr=1e-5"]
 
