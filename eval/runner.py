@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sys
 import time
@@ -55,7 +56,16 @@ def val_losses(run_dir: Path) -> dict[int, float]:
     if not found:
         return {}
     history = json.loads((found[-1][1] / "trainer_state.json").read_text(encoding="utf-8")).get("log_history", [])
-    return {round(h["epoch"]): h["eval_loss"] for h in history if "eval_loss" in h and round(h["epoch"]) >= 1}
+    losses = {}
+    for h in history if isinstance(history, list) else []:
+        # An entry without a finite epoch (or loss) says nothing about an epoch: left out, not a traceback.
+        if isinstance(h, dict) and _finite(h.get("epoch")) and _finite(h.get("eval_loss")) and round(h["epoch"]) >= 1:
+            losses[round(h["epoch"])] = h["eval_loss"]
+    return losses
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def is_oom(error: BaseException) -> bool:

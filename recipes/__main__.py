@@ -79,6 +79,13 @@ def main(argv: list[str]) -> int:
             lock.acquire_if_present()
             if not args.force and manifest.read(spec.dir).get("status") == "finished":
                 raise UsageError(f"run {spec.id} already finished; its recipe stays as trained (--force to rewrite)")
+            if not args.force and manifest.has_checkpoints(spec.dir):
+                # Its recipe.yaml (header included) is what the checkpoints were trained with; `just train`
+                # resumes from it, and points the user at that header when options differ.
+                raise UsageError(f"run {spec.id} has checkpoints (status "
+                                 f"'{manifest.read(spec.dir).get('status', 'unknown')}'); its recipe.yaml stays as "
+                                 f"trained: `just train` with the options in its header resumes it (--force to "
+                                 f"rewrite)")
             cfg = build_recipe(spec, force=args.force, epochs=args.epochs, overrides=args.overrides,
                                deepspeed=args.deepspeed, cap_mb=args.cap_mb)
             if lock.fd is None:

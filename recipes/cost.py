@@ -18,6 +18,7 @@ then `runs/tiny-marc-lr2e-4/run.json` -> "cost".
 from __future__ import annotations
 
 import json
+import math
 import resource
 import sys
 import time
@@ -45,6 +46,8 @@ def trained_tokens(run_dir: Path) -> int | None:
     if not found:
         return None
     seen = json.loads((found[-1][1] / "trainer_state.json").read_text()).get("num_input_tokens_seen")
+    if not isinstance(seen, (int, float)) or isinstance(seen, bool) or not math.isfinite(seen):
+        return None  # absent or damaged: the count is unknown
     return int(seen) if seen else None  # 0: the count was off (a run trained before jaft counted)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import sys
 from datetime import datetime, timezone
@@ -68,6 +69,11 @@ def _numbered(run_dir: Path) -> list[Path]:
     return [p for p in Path(run_dir).glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name) and p.is_dir()]
 
 
+def has_checkpoints(run_dir: Path) -> bool:
+    """Any checkpoint-N folder, complete or not: the run has trained, and its recipe is a record."""
+    return bool(_numbered(run_dir))
+
+
 def checkpoint_problem(path: Path) -> str | None:
     """Why a checkpoint folder cannot be used (a save cut short, e.g. by a full disk), or None.
 
@@ -77,9 +83,11 @@ def checkpoint_problem(path: Path) -> str | None:
     if not state.is_file():
         return "no trainer_state.json"
     try:
-        float(json.loads(state.read_text(encoding="utf-8"))["epoch"])
+        epoch = float(json.loads(state.read_text(encoding="utf-8"))["epoch"])
     except (ValueError, KeyError, TypeError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return f"damaged trainer_state.json ({type(e).__name__}: {str(e).splitlines()[0][:80]})"
+    if not math.isfinite(epoch):  # Python's json reads NaN and Infinity; no epoch is either
+        return f"damaged trainer_state.json (epoch {epoch})"
     if not any((path / name).is_file() for name in ADAPTER_FILES):
         return "no adapter weights"
     return None
