@@ -28,12 +28,14 @@ def main(argv: list[str]) -> int:
                     help="output folder (default reports/), replaced whole when the new report is complete")
     ap.add_argument("--select", default="task-metric", help="task-metric (the paper's rule) or val-loss")
     ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--force", action="store_true",
+                    help="replace the output folder even though it holds files jaft did not write (deleted)")
     args = ap.parse_args(argv)
     if args.select not in collect.SELECT:
         raise UsageError(f"unknown --select '{args.select}'; valid: {', '.join(collect.SELECT)}")
     if args.runs is not None and not args.runs.is_dir():
         raise UsageError(f"--runs {args.runs}: no such folder")
-    publish.check_out(args.out)
+    publish.check_out(args.out, args.force)
     # Relative to the folder the report is made in: every path the report prints names no machine.
     root = Path(os.path.relpath(args.runs or runs_root()))
     results, warnings = collect.collect(root, args.select)
@@ -43,13 +45,14 @@ def main(argv: list[str]) -> int:
         if key in results and results[key].run_dir == failure.run_dir:  # its scores predate the failure
             warnings.append(f"{failure.run_dir}/scores.json: the run failed since it was scored; left out")
             del results[key]
+    warnings = list(dict.fromkeys(warnings))  # a damaged run.json is met by both collect and failures
     for warning in warnings:
         print(f"[jaft report] warning: {warning}", file=sys.stderr)
     if not results:
         print(f"[jaft report] no scored runs under {root}: tables are all '–' "
               f"(train with `just train`, score with `just eval`)", file=sys.stderr)
     built = [tables.build(name, results, failed) for name in tables.specs()]
-    with publish.staged(args.out) as out:  # written aside, moved into place whole
+    with publish.staged(args.out, args.force) as out:  # written aside, moved into place whole
         write_report(out, built, results, failed, warnings, args)
     print(f"[jaft report] {len(results)} scored runs -> {args.out}/ (table3/5/6 .md/.tex, comparison.md, "
           f"intervals.md, significance.md, cost.md, results.csv/.json, plots, README.md)", file=sys.stderr)

@@ -81,3 +81,60 @@ def test_train_sets_aside_a_checkpoint_whose_epoch_is_nan(workdir, monkeypatch, 
     assert checkpoints(spec.dir) == []
     assert train_mod.train(spec, epochs=2) == 1
     assert "checkpoint-57 is an incomplete save (damaged trainer_state.json (epoch nan))" in capsys.readouterr().err
+
+
+# ---- item 10: a damaged run.json leaves its run out of everything -----------------------------------------
+
+def test_a_damaged_run_json_leaves_its_run_out_of_every_table(tmp_path):
+    from tests.report_fixtures import write_scores
+    runs = tmp_path / "runs"
+    for lr, acc in (("2e-4", 0.9), ("5e-5", 0.8)):
+        write_scores(runs, "calm2", "marc", lr, {"accuracy": acc}, epochs=[{"epoch": 1, "metrics": {"accuracy": acc}}])
+    (runs / "calm2-marc-lr5e-5" / "run.json").write_text('{"status": "fini')
+    proc = cli("report", "--runs", "runs", "--out", "reports", "--no-plots", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    warned = [line for line in proc.stderr.splitlines() if "calm2-marc-lr5e-5" in line]
+    assert len(warned) == 1 and "damaged run.json" in warned[0] and warned[0].endswith("left out"), proc.stderr
+    out = tmp_path / "reports"
+    assert "| CALM2 7B | **90.00** | – |" in (out / "table3.md").read_text()
+    assert "80.00" not in (out / "comparison.md").read_text()
+    csv = (out / "results.csv").read_text()
+    assert "calm2-marc-lr2e-4" in csv and "calm2-marc-lr5e-5" not in csv
+    assert "calm2-marc-lr5e-5" not in json.dumps(json.loads((out / "results.json").read_text()))
+    assert "80.00" not in (out / "intervals.md").read_text() + (out / "cost.md").read_text()
+
+
+# ---- item 20 (second half): files a user put in reports/ are never deleted without a word -----------------
+
+def test_a_report_refuses_to_delete_files_it_did_not_write(tmp_path):
+    from tests.report_fixtures import write_scores
+    write_scores(tmp_path / "runs", "calm2", "marc", "2e-4", {"accuracy": 0.9})
+    report = ("report", "--runs", "runs", "--out", "reports", "--no-plots")
+    cli(*report, cwd=tmp_path, check=True)
+    out = tmp_path / "reports"
+    cli(*report, cwd=tmp_path, check=True)  # its own files are replaced without a question
+    (out / "notes.txt").write_text("my notes")
+    (out / "drafts").mkdir()
+    (out / "drafts" / "table3-edited.md").write_text("mine")
+    (out / "table3.md").write_text("edited by hand")  # a file jaft wrote: replaced, as before
+    proc = cli(*report, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "reports/ holds files jaft did not write (drafts/table3-edited.md, notes.txt); a report replaces its " \
+           "folder whole: move them out, or pass --force to delete them" in one_line_error(proc)
+    assert (out / "notes.txt").read_text() == "my notes" and (out / "table3.md").read_text() == "edited by hand"
+    cli(*report, "--force", cwd=tmp_path, check=True)
+    assert not (out / "notes.txt").exists() and "90.00" in (out / "table3.md").read_text()
+
+
+def test_a_report_of_an_older_jaft_is_known_by_its_file_names(tmp_path):
+    from tests.report_fixtures import write_scores
+    write_scores(tmp_path / "runs", "calm2", "marc", "2e-4", {"accuracy": 0.9})
+    report = ("report", "--runs", "runs", "--out", "reports", "--no-plots")
+    cli(*report, cwd=tmp_path, check=True)
+    out = tmp_path / "reports"
+    (out / ".jaft-report.json").unlink()  # as an older jaft left it
+    cli(*report, cwd=tmp_path, check=True)
+    (out / ".jaft-report.json").unlink()
+    (out / "budget.xlsx").write_bytes(b"PK")
+    proc = cli(*report, cwd=tmp_path)
+    assert proc.returncode == 2 and "holds files jaft did not write (budget.xlsx)" in one_line_error(proc)
