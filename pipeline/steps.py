@@ -61,15 +61,30 @@ def call_step(cmd: list[str], env: dict, log) -> int:
     return subprocess.call(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent())
 
 
-def record_failure(spec: RunSpec, reason: str) -> None:
+def record_failure(spec: RunSpec, reason: str, step: str = "train") -> None:
     """The run's own record of a failed step, if it made none; never while another process holds the run
-    (a step refused because the run is busy must not mark someone else's training failed)."""
+    (a step refused because the run is busy must not mark someone else's training failed). A failed eval
+    of a finished training is recorded as `eval_error`: the training stays finished (the next sweep evaluates
+    it again, it does not relaunch Axolotl)."""
     try:
         with RunLock(spec.dir):
-            if manifest.read(spec.dir).get("status") not in ("failed", "interrupted"):
+            status = manifest.read(spec.dir).get("status")
+            if step == "eval" and status == "finished":
+                manifest.update(spec.dir, eval_error=reason)
+            elif status not in ("failed", "interrupted"):
                 manifest.update(spec.dir, run_id=spec.id, status="failed", error=reason)
     except (UsageError, DataError):
         pass  # busy, or a damaged run.json: the step's log says what happened
+
+
+def clear_eval_error(spec: RunSpec) -> None:
+    """After an eval that succeeded: the run's earlier eval failure is no longer its state."""
+    try:
+        with RunLock(spec.dir):
+            if manifest.read(spec.dir).get("eval_error"):
+                manifest.update(spec.dir, eval_error=None)
+    except (UsageError, DataError):
+        pass
 
 
 def run_one(spec: RunSpec, todo: str, opts: StepOptions, env: dict | None = None,
@@ -88,7 +103,8 @@ def run_one(spec: RunSpec, todo: str, opts: StepOptions, env: dict | None = None
         if code != 0:
             tail = [l for l in log.read_text(errors="replace").splitlines() if l.strip()][-1:] or [""]
             reason = f"{step} exited {code}: {tail[0][:300]}"
-            record_failure(spec, reason)
+            record_failure(spec, reason, step)
             return False, f"{reason} (log: {log})"
+    clear_eval_error(spec)
     return True, "ok"
 

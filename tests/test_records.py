@@ -138,3 +138,55 @@ def test_a_report_of_an_older_jaft_is_known_by_its_file_names(tmp_path):
     (out / "budget.xlsx").write_bytes(b"PK")
     proc = cli(*report, cwd=tmp_path)
     assert proc.returncode == 2 and "holds files jaft did not write (budget.xlsx)" in one_line_error(proc)
+
+
+# ---- item 18: a sweep goes on past one task's bad data; an eval failure leaves the training finished ------
+
+def test_a_task_with_bad_data_fails_alone_in_a_sweep(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import pipeline.sweep as sweep
+    from tests.conftest import SAMPLES
+    monkeypatch.chdir(tmp_path)
+    source = tmp_path / "mine"
+    for task in ("marc", "jsquad"):
+        shutil.copytree(SAMPLES / task, source / task)
+    bad = sorted((source / "marc").iterdir())[0]
+    bad.write_text(bad.read_text()[:-40])  # cut short: its last row is broken
+    started = []
+
+    def run_one(spec, todo, opts, env=None):
+        started.append(spec.id)
+        return True, "ok"
+    monkeypatch.setattr(sweep, "run_one", run_one)
+    code = sweep.main(["--models", "tiny", "--tasks", "marc", "jsquad", "--lrs", "2e-4", "--data-from", str(source),
+                       "--no-report"])
+    err = capsys.readouterr().err
+    assert code == 1 and started == ["tiny-jsquad-lr2e-4"], err
+    assert (tmp_path / "data" / "jsquad" / "train.jsonl").is_file() and not (tmp_path / "data" / "marc").exists()
+    record = json.loads((tmp_path / "runs" / "tiny-marc-lr2e-4" / "run.json").read_text())
+    assert record["status"] == "failed" and record["error"].startswith("data for marc: "), record
+    assert bad.name in record["error"]
+    assert "1 of 2 runs failed:" in err and "  tiny-marc-lr2e-4: data for marc: " in err
+
+
+def test_a_failed_eval_leaves_the_training_finished(tmp_path, monkeypatch):
+    from pipeline.steps import StepOptions, run_one, state
+    from recipes.runs import RunSpec
+    monkeypatch.chdir(tmp_path)
+    fake_finished_run(tmp_path / "runs", epochs=1)
+    spec = RunSpec.parse("tiny", "marc", "2e-4")
+    calls = []
+
+    def call(cmd, env, log, code=1):
+        calls.append(cmd[2])
+        log.write("error: out of disk while scoring\n")
+        return code
+    ok, detail = run_one(spec, "eval", StepOptions(), call=call)
+    record = json.loads((spec.dir / "run.json").read_text())
+    assert not ok and calls == ["eval"] and detail.startswith("eval exited 1: error: out of disk while scoring")
+    assert record["status"] == "finished" and record["eval_error"].startswith("eval exited 1: error: out of disk")
+    assert state(spec, None) == "eval"  # the next sweep evaluates again; it does not relaunch Axolotl
+    ok, _ = run_one(spec, "eval", StepOptions(), call=lambda cmd, env, log: 0)
+    record = json.loads((spec.dir / "run.json").read_text())
+    assert ok and record["status"] == "finished" and record["eval_error"] is None
