@@ -54,6 +54,16 @@ def main(argv: list[str]) -> int:
                         ("--max-new-tokens", args.max_new_tokens)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
+    try:
+        return eval_all(args)
+    except KeyboardInterrupt:  # Ctrl-C: what was generated is on disk, appended batch by batch
+        print("\n[jaft eval] interrupted; the predictions made so far are kept: `just eval` again resumes "
+              "where it stopped", file=sys.stderr)
+        return 130
+
+
+def eval_all(args) -> int:
+    """`just eval`: every run named (or under runs/); one run's problem is reported and the others go on."""
     from eval.runner import eval_run, find_runs
     runs = find_runs(args.runs)
     if not runs:

@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
+from eval import inputs
 from eval.runner import epoch_done
 from jaft.common import DataError, UsageError
 from recipes import RunLock, die_with_parent, manifest
@@ -27,7 +28,9 @@ def state(spec: RunSpec, limit: int | None) -> str:
     """'done' (finished and every epoch scored over the same rows), 'eval' (finished, scores missing) or 'train'."""
     if manifest.read(spec.dir).get("status") != "finished":
         return "train"
-    scored = all(epoch_done(spec.dir / "eval" / f"epoch-{k}", limit, p) for k, p in manifest.checkpoints(spec.dir))
+    wanted = inputs.current(spec.task.name, "hf", None)  # what the sweep's eval step generates with
+    scored = all(epoch_done(spec.dir / "eval" / f"epoch-{k}", limit, p, wanted)
+                 for k, p in manifest.checkpoints(spec.dir))
     return "done" if scored and (spec.dir / "scores.json").is_file() else "eval"
 
 

@@ -6,7 +6,8 @@ What later stages (eval, report, pipeline) need from recipes is offered here, so
 into the modules that build and launch training.
 """
 from recipes.lock import RunLock
-from recipes.manifest import checkpoints, damaged_checkpoints, fingerprint, read as read_manifest, same_checkpoint
+from recipes.manifest import (checkpoints, damaged_checkpoints, fingerprint, read as read_manifest, same_checkpoint,
+                              weights_problem)
 from recipes.models import LEARNING_RATES, MODELS, PAPER_MODELS, get_model
 from recipes.render import base_model_path
 from recipes.rows import eval_prompts
@@ -15,5 +16,6 @@ from recipes.supervise import die_with_parent
 from recipes.tiny import ensure_tiny
 
 __all__ = ["RunLock", "checkpoints", "damaged_checkpoints", "fingerprint", "same_checkpoint", "read_manifest",
+           "weights_problem",
            "LEARNING_RATES", "MODELS", "PAPER_MODELS", "get_model", "base_model_path", "eval_prompts", "RunSpec",
            "paper_grid", "ensure_tiny", "die_with_parent", "DEFAULT_SEED", "parse_seed"]

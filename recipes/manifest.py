@@ -115,6 +115,30 @@ def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found.items())
 
 
+def weights_problem(checkpoint: Path) -> str | None:
+    """Why a checkpoint's adapter weights cannot be loaded (a file cut short, a damaged header), or None. A
+    safetensors file is an 8-byte header length, a JSON header naming each tensor's byte range, then the
+    data: checked without reading the tensors."""
+    weights = adapter_file(checkpoint)
+    if weights.suffix != ".safetensors":
+        return None  # a pickled .bin: only loading it tells
+    try:
+        size = weights.stat().st_size
+        with weights.open("rb") as f:
+            head = f.read(8)
+            length = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if length < 2 or 8 + length > size:
+                return f"{weights.name} is cut short or damaged ({size:,} bytes; no whole header)"
+            header = json.loads(f.read(length).decode("utf-8"))
+        ends = [int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"]
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+        return f"{weights.name} is damaged ({type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''})"
+    need = 8 + length + max(ends, default=0)
+    if size < need:
+        return f"{weights.name} is cut short ({size:,} of {need:,} bytes)"
+    return None
+
+
 def adapter_file(checkpoint: Path) -> Path:
     return next((checkpoint / n for n in ADAPTER_FILES if (checkpoint / n).is_file()), checkpoint / ADAPTER_FILES[0])
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
 from recipes.manifest import checkpoints
-from tests.conftest import cli
+from tests.conftest import REPO, cli
 from tests.safety_fixtures import fake_checkpoint, fake_finished_run
 
 
@@ -190,3 +192,138 @@ def test_a_failed_eval_leaves_the_training_finished(tmp_path, monkeypatch):
     ok, _ = run_one(spec, "eval", StepOptions(), call=lambda cmd, env, log: 0)
     record = json.loads((spec.dir / "run.json").read_text())
     assert ok and record["status"] == "finished" and record["eval_error"] is None
+
+
+# ---- items 7, 12: an epoch's outputs record their data and generation settings; nothing mixed ------------
+
+class EchoGenerator:
+    """A stand-in for the model: the tiny model's tokenizer, every answer "positive", and as many new tokens
+    as it was allowed (so that a prediction tells which settings made it)."""
+
+    def __init__(self, base_model, trust_remote_code=False):
+        from transformers import AutoTokenizer
+        self.tokenizer = AutoTokenizer.from_pretrained(base_model)
+
+    def use_adapter(self, path):
+        pass
+
+    def generate(self, prompts, settings):
+        from eval.generate import Generation
+        return [Generation("positive", settings.max_new_tokens) for _ in prompts]
+
+    def free_memory(self):
+        pass
+
+
+def preds(run_dir, epoch=1):
+    return [json.loads(line) for line in (run_dir / f"eval/epoch-{epoch}/predictions.jsonl").read_text().splitlines()]
+
+
+def epoch_scores(run_dir, epoch=1):
+    return json.loads((run_dir / f"eval/epoch-{epoch}/scores.json").read_text())
+
+
+@pytest.fixture
+def echo_eval(workdir, monkeypatch, tiny_model):
+    """`eval_run` on a finished run of `workdir` (real data, real files) with the model replaced."""
+    import eval.runner as runner
+    monkeypatch.chdir(workdir)
+    monkeypatch.setitem(runner.BACKENDS, "hf", EchoGenerator)
+    run_dir = fake_finished_run(workdir / "runs", epochs=1)
+
+    def run(**options):
+        options = {"batch_size": 8, "backend": "hf", "limit": None, "max_new_tokens": None, **options}
+        return runner.eval_run(run_dir, **options)
+    return run_dir, run
+
+
+def test_other_generation_settings_are_redone_not_mixed(echo_eval, capsys):
+    run_dir, run = echo_eval
+    assert run(limit=3, max_new_tokens=1) == "scored"
+    assert [p["new_tokens"] for p in preds(run_dir)] == [1, 1, 1]
+    assert run() == "scored"  # the task's 8 tokens: the three made with 1 are set aside, not kept
+    rows = preds(run_dir)
+    full = len(rows)
+    assert full > 3 and {p["new_tokens"] for p in rows} == {8}
+    assert (epoch_scores(run_dir)["n"], epoch_scores(run_dir)["max_new_tokens"]) == (full, 8)
+    assert (run_dir / "eval/stale-epoch-1/predictions.jsonl").is_file()
+    assert "made from other inputs (max_new_tokens 1 -> 8)" in capsys.readouterr().err
+    assert run(max_new_tokens=2) == "scored"  # not "up to date"
+    assert {p["new_tokens"] for p in preds(run_dir)} == {2} and epoch_scores(run_dir)["max_new_tokens"] == 2
+    assert run(max_new_tokens=2) == "up to date"
+    # A smaller --limit keeps the scores over the whole split (never turns n 56 into n 3).
+    assert run(limit=3, max_new_tokens=2) == "up to date"
+    assert epoch_scores(run_dir)["n"] == full and len(preds(run_dir)) == full
+    assert f"(its epochs are scored on {full} rows, more than --limit 3; kept)" in capsys.readouterr().err
+    scores = json.loads((run_dir / "scores.json").read_text())
+    assert scores["epochs"][0]["n"] == full and scores["epochs"][0]["limit"] is None
+
+
+def test_predictions_from_other_data_are_redone(echo_eval, workdir):
+    run_dir, run = echo_eval
+    assert run(limit=3) == "scored"
+    kept = preds(run_dir)
+    data = workdir / "data/marc/validation.jsonl"
+    flip = {"positive": "negative", "negative": "positive"}
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    rows = [{**r, "response": flip[r["response"]], "references": [flip[x] for x in r["references"]]} for r in rows]
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))  # `just data` anew
+    assert run() == "scored"
+    now = {str(r["id"]): r["references"] for r in rows}
+    got = preds(run_dir)
+    assert len(got) == len(rows) and all(p["references"] == now[str(p["id"])] for p in got)
+    assert all(p["references"] != now[str(p["id"])] for p in kept)  # the old three were set aside
+    positive = sum(r["references"] == ["positive"] for r in rows)
+    assert epoch_scores(run_dir)["metrics"]["accuracy"] == positive / len(rows)
+    assert epoch_scores(run_dir)["inputs"]["data"]["sha256"] is not None
+
+
+# ---- item 9: cut adapter weights are that run's one-line problem -----------------------------------------
+
+def test_cut_adapter_weights_stop_only_their_run(echo_eval, workdir, capsys):
+    from eval.__main__ import main
+    fine, _ = echo_eval
+    broken = fake_finished_run(workdir / "runs", lr="5e-5", epochs=1)
+    weights = broken / "checkpoint-57" / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])  # a copy stopped midway
+    assert main(["eval"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "checkpoint-57: adapter_model.safetensors is cut short" in errors[0], err
+    assert (fine / "scores.json").is_file() and not (broken / "scores.json").exists()
+
+
+# ---- item 12: Ctrl-C during `just eval` ----------------------------------------------------------------
+
+SLOW_EVAL = textwrap.dedent("""
+    import sys, time
+    import eval.runner
+    from tests.test_records import EchoGenerator
+
+    class Slow(EchoGenerator):
+        def generate(self, prompts, settings):
+            print("generating", file=sys.stderr, flush=True)
+            time.sleep(600)
+    eval.runner.BACKENDS["hf"] = Slow
+    from jaft.common import run
+    from eval.__main__ import main
+    sys.exit(run(main, ["eval"]))
+""")
+
+
+def test_ctrl_c_during_eval_is_one_line_and_exit_130(workdir, tiny_model):
+    fake_finished_run(workdir / "runs", epochs=1)
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_EVAL], cwd=workdir, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        for line in proc.stderr:
+            if line.strip() == "generating":
+                break
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(60)
+        err = proc.stderr.read()
+    finally:
+        proc.kill()
+    assert code == 130 and "Traceback" not in err, err[-3000:]
+    assert "[jaft eval] interrupted; the predictions made so far are kept" in err
