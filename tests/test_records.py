@@ -327,3 +327,46 @@ def test_ctrl_c_during_eval_is_one_line_and_exit_130(workdir, tiny_model):
         proc.kill()
     assert code == 130 and "Traceback" not in err, err[-3000:]
     assert "[jaft eval] interrupted; the predictions made so far are kept" in err
+
+
+# ---- item 11: a killed session's time counts ---------------------------------------------------------
+
+def test_a_session_killed_with_jaft_still_counts(workdir):
+    import time
+
+    from tests.safety_fixtures import FOREVER, alive, fake_axolotl_run, wait_for
+    pids_file = workdir / "pids.json"
+    run_json = workdir / "runs/tiny-marc-lr2e-4/run.json"
+    proc = fake_axolotl_run(FOREVER, ["train", "tiny", "marc", "2e-4", "--epochs", "1"], workdir,
+                            {"JAFT_TEST_PIDS": str(pids_file), "JAFT_KILL_GRACE_S": "5"})
+    try:
+        wait_for(pids_file.is_file, 300, "the stand-in training to start")
+        started = json.loads(run_json.read_text())["cost_session"]["started"]
+        time.sleep(2)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(60)
+        wait_for(lambda: json.loads(run_json.read_text())["status"] == "interrupted", 60, "the watchdog's record")
+    finally:
+        proc.kill()
+    wait_for(lambda: not any(alive(p) for p in json.loads(pids_file.read_text())), 30, "the training to end")
+    run = json.loads(run_json.read_text())
+    assert run["cost_session"] is None and run["cost"]["sessions"] == 1
+    assert 2 <= run["cost"]["wall_s"] <= time.time() - started
+
+
+def test_a_session_lost_with_its_watchdog_is_counted_by_the_next(fake_axolotl):
+    import time
+
+    from recipes.runs import RunSpec
+    spec = RunSpec.parse("tiny", "marc", "2e-4")
+    assert fake_axolotl(spec, epochs=1) == 1  # one session; the stand-in saves nothing
+    first = json.loads((spec.dir / "run.json").read_text())
+    assert first["cost"]["sessions"] == 1 and first["cost_session"] is None
+    # A second session whose jaft and watchdog were both killed 100 s in: its start is all run.json says.
+    log = spec.dir / "train.log"
+    os.utime(log, (time.time(), time.time()))
+    lost = {**first, "status": "running", "cost_session": {"started": log.stat().st_mtime - 100}}
+    (spec.dir / "run.json").write_text(json.dumps(lost))
+    assert fake_axolotl(spec, epochs=1) == 1
+    cost = json.loads((spec.dir / "run.json").read_text())["cost"]
+    assert cost["sessions"] == 3 and cost["wall_s"] >= first["cost"]["wall_s"] + 100
