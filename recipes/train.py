@@ -174,7 +174,8 @@ def launch(spec: RunSpec, cfg: dict, recipe: Path, resumed: bool, lock: RunLock)
         raise Interrupted(signum)
     done = manifest.checkpoints(spec.dir)
     if code == 0 and len(done) >= int(cfg["num_epochs"]):
-        if not record(spec, status="finished", finished=manifest.now(), epochs_saved=len(done), cost=cost, cost_session=None):
+        if not record(spec, status="finished", finished=manifest.now(), epochs_saved=len(done), cost=cost,
+                      cost_session=None):
             return 1
         print(f"[jaft] {spec.id}: finished, {len(done)} epoch checkpoints in {spec.dir}", file=sys.stderr)
         return 0
