@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from jaft.common import UsageError, choose
+from jaft.common import UsageError, choose, follow_umask
 from recipes import manifest, resume
 from recipes.cost import Meter
 from recipes.lock import RunLock
@@ -165,6 +165,7 @@ def launch(spec: RunSpec, cfg: dict, recipe: Path, resumed: bool, lock: RunLock)
         code, signum = run_training(cmd, private_env(), on_line, spec.dir, keep_fds=(lock.fd,))
     finally:
         log.close()
+        follow_umask(spec.dir)  # safetensors saves every checkpoint's weights 0600
     cost = meter.stop()
     if signum is not None:
         name = signal.Signals(signum).name

@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+from jaft.common import follow_umask
 from recipes import manifest
 from recipes.cost import close_session
 from recipes.supervise import FORWARDED, end_group
@@ -22,6 +23,7 @@ def watch(pgid: int, run_dir: Path) -> int:
     if sys.stdin.buffer.read().strip() == b"done":
         return 0
     end_group(pgid)
+    follow_umask(run_dir)  # what jaft would have done after the training: weights readable as the umask says
     try:
         run = manifest.read(run_dir)
         if run.get("status") == "running":

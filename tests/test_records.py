@@ -370,3 +370,57 @@ def test_a_session_lost_with_its_watchdog_is_counted_by_the_next(fake_axolotl):
     assert fake_axolotl(spec, epochs=1) == 1
     cost = json.loads((spec.dir / "run.json").read_text())["cost"]
     assert cost["sessions"] == 3 and cost["wall_s"] >= first["cost"]["wall_s"] + 100
+
+
+# ---- item 13: files a run leaves follow the umask -------------------------------------------------------
+
+SAVE_WITH_SAFETENSORS = """
+import json, os, sys, torch
+from safetensors.torch import save_file
+ck = os.path.join(sys.argv[1], "checkpoint-57")
+os.makedirs(ck)
+save_file({"w": torch.zeros(4)}, os.path.join(ck, "adapter_model.safetensors"))
+json.dump({"epoch": 1.0, "log_history": []}, open(os.path.join(ck, "trainer_state.json"), "w"))
+"""
+
+
+def modes(folder) -> dict:
+    return {str(p.relative_to(folder)): oct(p.stat().st_mode & 0o777) for p in [folder, *folder.rglob("*")]}
+
+
+def test_checkpoint_weights_follow_the_umask(fake_axolotl, monkeypatch):
+    import recipes.train as train_mod
+    from recipes.runs import RunSpec
+    monkeypatch.setattr(train_mod, "axolotl_command",
+                        lambda recipe: [sys.executable, "-c", SAVE_WITH_SAFETENSORS, str(recipe.parent)])
+    old = os.umask(0o022)
+    try:
+        spec = RunSpec.parse("tiny", "marc", "2e-4")
+        assert fake_axolotl(spec, epochs=1) == 0
+    finally:
+        os.umask(old)
+    found = modes(spec.dir / "checkpoint-57")
+    assert found == {".": "0o755", "adapter_model.safetensors": "0o644", "trainer_state.json": "0o644"}, found
+
+
+def test_the_tiny_model_cache_follows_the_umask(tmp_path):
+    target = tmp_path / "tiny"
+    proc = subprocess.run([sys.executable, "-m", "recipes", "tiny"], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "JAFT_TINY_DIR": str(target), "PYTHONPATH": str(REPO)},
+                          preexec_fn=lambda: os.umask(0o022))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = modes(target)
+    assert found["."] == "0o755" and found["model.safetensors"] == "0o644", found
+    assert set(found.values()) == {"0o755", "0o644"}, found
+
+
+@pytest.mark.e2e
+def test_a_real_training_leaves_weights_the_umask_allows(trained):
+    """`trained` ran real Axolotl under this process's umask: every file of the run follows it."""
+    mask = os.umask(0)
+    os.umask(mask)
+    run_dir = trained / "runs/tiny-marc-lr2e-4"
+    weights = sorted(run_dir.glob("checkpoint-*/adapter_model.safetensors"))
+    assert weights
+    for path in weights:
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask, (path, oct(path.stat().st_mode))
