@@ -4,6 +4,8 @@
 set positional-arguments
 set dotenv-load := false
 export AXOLOTL_DO_NOT_TRACK := "1"
+# W&B stays off for every verb; `--track wandb` restores the user's own WANDB_MODE, kept here (recipes/tracking.py).
+export JAFT_WANDB_MODE := env("WANDB_MODE", "")
 export WANDB_MODE := "disabled"
 export HF_HUB_DISABLE_TELEMETRY := "1"
 export RAY_USAGE_STATS_ENABLED := "0"
@@ -29,6 +31,10 @@ train *args:
 sweep *args:
     @exec {{py}} -m pipeline sweep "$@"
 
+# an Optuna search of the lr (and rank) on a tuning split carved from train: just tune calm2 marc [--trials 8]
+tune *args:
+    @exec {{py}} -m pipeline tune "$@"
+
 # fit and cache a run's rows without training: just prepare calm2 xlsum [--variant len1024]
 prepare *args:
     @exec {{py}} -m recipes prepare "$@"
@@ -44,6 +50,10 @@ score *args:
 # Tables 3, 5, 6 + comparison, intervals, plots into reports/
 report *args:
     @exec {{py}} -m report "$@"
+
+# one epoch as a PEFT adapter + model card (--merge: and a merged model): just export runs/calm2-marc-lr2e-4
+export *args:
+    @exec {{py}} -m report.export "$@"
 
 # memory plan: the longest sequence under the cap per model and setting
 plan *args:

@@ -2,14 +2,17 @@
 
 For each model: build it with random weights at the registry's shape (bench/random_models.py), train it
 with `python -m recipes train` (what `just train` runs) for --steps optimizer steps on XL-Sum-like rows cut
-to the run's length, at the paper's setting and at `full`, under the 46,000 MiB cap; measure each run from
+to the run's length, at the settings PLAN gives it, under the 46,000 MiB cap; measure each run from
 inside its training process (bench/proof_plugin.py) and set it beside the planner and the H100 anchors.
+Each setting is shown once, where it says something new: `full` (native context, SDPA + checkpointing) on
+calm2 and on GPT-2 (llm-jp-13b); Llama-2 13B at the paper's setting only; Qwen3 8B for grouped-query
+attention and the one QLoRA run (`--variant qlora`: 4-bit NF4 weights through bitsandbytes).
 On the first model, one run the planner puts over the cap must end in an out-of-memory with the planner's
 advice (the card itself would have room), and eval's HF backend generates for JSQuAD- and XL-Sum-sized
 prompts from the paper run's checkpoint. Results: bench/results/gpu-proof-<date>-<device>.jsonl + .md.
 
 Examples:
-  bash bench/gpu_proof.sh                       # one H100/H200: calm2, llama2-13b, llmjp-13b
+  bash bench/gpu_proof.sh                       # one H100/H200: calm2, llama2-13b, llmjp-13b, qwen3-8b
   bash bench/gpu_proof.sh --models calm2 --steps 10
   bash bench/gpu_proof.sh --tiny                # the same steps on a CPU with the tiny model
 """
@@ -33,14 +36,18 @@ from bench.random_models import build as build_random, remove as remove_random
 from jaft.common import UsageError, atomic_write_jsonl, atomic_write_text, choose, run
 from prompts import get_task, load_split, prompt_length, shorten_all
 from recipes import RunSpec, base_model_path, checkpoints, ensure_tiny, get_model, read_manifest
-from recipes.memory import peak_mib, recipe_setting
-from recipes.models import DEFAULT_CAP_MB, PAPER_MODELS
+from recipes.memory import extrapolated, peak_mib, recipe_setting
+from recipes.models import DEFAULT_CAP_MB, MODELS
 from recipes.render import recipe_dict
 from recipes.train import OOM_MARKERS
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "prompts" / "samples"
-GPU_MODELS = ("calm2", "llama2-13b", "llmjp-13b")
+GPU_MODELS = ("calm2", "llama2-13b", "llmjp-13b", "qwen3-8b")
+# (setting name, variant) per model; a model not named here gets the paper setting and `full`. 20 steps a
+# run instead of 30 and no repeated setting keep the proof (with the GQA shape and QLoRA) near 10 minutes.
+PLAN = {"calm2": [("paper", None), ("full", "full")], "llama2-13b": [("paper", None)],
+        "llmjp-13b": [("paper", None), ("full", "full")], "qwen3-8b": [("paper", None), ("qlora", "qlora")]}
 TASK, LR = "xlsum", "2e-4"
 PLUGIN = "bench.proof_plugin.ProofPlugin"
 
@@ -127,6 +134,7 @@ def train_record(spec: RunSpec, setting_name: str, res: dict, device: str) -> di
         "tokens": proof.get("tokens"), "outcome": outcome, "error": manifest.get("error"),
         "peak_mib": peak, "peak_source": "torch.cuda.max_memory_reserved" if cuda else "max RSS (CPU)",
         "peak_allocated_mib": allocated, "predicted_mib": predicted,
+        "extrapolated": extrapolated(spec.model, setting),  # no anchor row of this architecture or of QLoRA
         "planner_error": round((predicted - allocated) / allocated, 4) if allocated else None,
         "cap_mib": cap, "cap_applied": res["cap_applied"],
         "held": proof_report.held(cap_applied=res["cap_applied"], predicted_mib=predicted, cap_mib=cap or 0,
@@ -186,7 +194,7 @@ def main(argv: list[str]) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tiny", action="store_true", help="the CPU mode: the tiny model, fewer steps")
     ap.add_argument("--models", nargs="+", help=f"default: {' '.join(GPU_MODELS)} (tiny with --tiny)")
-    ap.add_argument("--steps", type=int, help="optimizer steps per run (default 30; 6 with --tiny)")
+    ap.add_argument("--steps", type=int, help="optimizer steps per run (default 20; 6 with --tiny)")
     ap.add_argument("--eval-rows", type=int, help="prompts per eval task (default 32; 8 with --tiny)")
     ap.add_argument("--batch-size", type=int, default=16, help="eval batch size")
     ap.add_argument("--no-over-cap", action="store_true", help="skip the run the planner puts over the cap")
@@ -201,8 +209,8 @@ def main(argv: list[str]) -> int:
         raise UsageError("no CUDA device here; run `bash bench/gpu_proof.sh --tiny` for the CPU mode")
     models = args.models or (["tiny"] if args.tiny else list(GPU_MODELS))
     for name in models:
-        choose("model", name, ("tiny",) if args.tiny else PAPER_MODELS)
-    steps = args.steps or (6 if args.tiny else 30)
+        choose("model", name, ("tiny",) if args.tiny else tuple(m for m in MODELS if not MODELS[m].cpu))
+    steps = args.steps or (6 if args.tiny else 20)
     eval_rows = args.eval_rows or (8 if args.tiny else 32)
     for flag, value in (("--steps", steps), ("--eval-rows", eval_rows), ("--batch-size", args.batch_size)):
         if value < 1:
@@ -235,7 +243,7 @@ def main(argv: list[str]) -> int:
             if model.hub_id:
                 build_random(name, work / "hub", device="cuda" if cuda else "cpu")
             say(f"{name}: built in {time.perf_counter() - t0:.0f} s")
-            plan = [("paper", None), ("full", "full")]
+            plan = list(PLAN.get(name, [("paper", None), ("full", "full")]))
             if cuda and index == 0 and not args.no_over_cap:
                 paper_cfg = recipe_dict(RunSpec.parse(name, TASK, LR))
                 over = proof_report.over_cap_len(model, recipe_setting(model, paper_cfg), DEFAULT_CAP_MB)

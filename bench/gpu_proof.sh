@@ -2,7 +2,7 @@
 # The GPU proof (bench/gpu_proof.py): jaft's recipes, the VRAM cap, the planner and eval's generation on a
 # real GPU, with random-weight models at the paper's shapes; results in bench/results/.
 #
-# Example: `bash bench/gpu_proof.sh`          on one H100/H200 (the kit first: bench/gpu_kit.sh, README)
+# Example: `bash bench/gpu_proof.sh`          on one H100/H200 (the kit first: bench/gpu_kit.sh, docs/gpu.md)
 #          `bash bench/gpu_proof.sh --tiny`   the same steps on a CPU with the tiny model
 # Runs with .venv/bin/python where there is one, else python3 (the GPU machine's); a kit in .whl/ is
 # installed first when Axolotl is missing (pip, no index: nothing is fetched).

@@ -26,10 +26,13 @@ SPECIAL_IDS = {"bos": 1, "eos": 2, "pad": 3}  # tiny's tokenizer: <unk> <s> </s>
 
 
 def config_for(model: Model, shape: dict | None = None):
-    """A transformers config of the registry's architecture and shape (`shape` overrides it, for tests)."""
+    """A transformers config of the registry's architecture and shape (`shape` overrides it, for tests).
+    Successors and twins follow their architecture facts: GQA, head size, tied embeddings, soft-capping."""
     from transformers import GPT2Config, LlamaConfig
     s = {**model.shape, **(shape or {})}
     ids = {"bos_token_id": SPECIAL_IDS["bos"], "eos_token_id": SPECIAL_IDS["eos"], "pad_token_id": SPECIAL_IDS["pad"]}
+    if model.architecture is not None:
+        return facts_config(model, s, ids)
     if model.arch == "gpt2":  # llm-jp-13b: GPT-2 blocks (Conv1D), tied embeddings, learned positions
         return GPT2Config(vocab_size=s["vocab"], n_embd=s["hidden"], n_layer=s["layers"], n_head=s["heads"],
                           n_inner=s["intermediate"], n_positions=model.native_context,
@@ -40,6 +43,30 @@ def config_for(model: Model, shape: dict | None = None):
                            intermediate_size=s["intermediate"], max_position_embeddings=model.native_context,
                            tie_word_embeddings=False, **ids)
     raise ValueError(f"no random builder for architecture '{model.arch}' (llama, gpt2)")
+
+
+def facts_config(model: Model, s: dict, ids: dict):
+    """The config of an entry with architecture facts (any family jaft knows), at shape `s`."""
+    import transformers
+    a = model.facts
+    common = dict(vocab_size=s["vocab"], tie_word_embeddings=a.tie_word_embeddings, **ids)
+    if a.model_type == "gpt2":
+        return transformers.GPT2Config(n_embd=s["hidden"], n_layer=s["layers"], n_head=s["heads"],
+                                       n_inner=s["intermediate"], n_positions=a.max_position_embeddings, **common)
+    kv = a.kv_heads if s["heads"] == a.num_attention_heads else s["heads"]  # a test's smaller shape: MHA
+    kw = dict(hidden_size=s["hidden"], num_hidden_layers=s["layers"], num_attention_heads=s["heads"],
+              num_key_value_heads=kv, intermediate_size=s["intermediate"],
+              max_position_embeddings=a.max_position_embeddings, **common)
+    if a.model_type == "llama":
+        return transformers.LlamaConfig(**kw)
+    if a.model_type == "qwen2":
+        return transformers.Qwen2Config(**kw)
+    head = a.head_size if s["hidden"] == a.hidden_size else s["hidden"] // s["heads"]
+    if a.model_type == "qwen3":
+        return transformers.Qwen3Config(head_dim=head, **kw)
+    return transformers.Gemma2Config(head_dim=head, query_pre_attn_scalar=head, sliding_window=a.sliding_window,
+                                     attn_logit_softcapping=a.attn_logit_softcapping,
+                                     final_logit_softcapping=a.final_logit_softcapping, **kw)
 
 
 def tokenizer_for(vocab: int, max_length: int):

@@ -30,9 +30,11 @@ def main(argv: list[str]) -> int:
     e.add_argument("runs", nargs="*", help="run folders (default: all under runs/)")
     e.add_argument("--batch-size", type=int, default=16)
     e.add_argument("--backend", default="hf", help=f"one of {', '.join(BACKENDS)} "
-                   "(vllm: installed by you, in an environment of its own: README, GPU)")
+                   "(vllm: installed by you, in an environment of its own: docs/gpu.md)")
     e.add_argument("--limit", type=int, help="score only the first N rows of the split (quick checks)")
     e.add_argument("--max-new-tokens", type=int, help="override the task's generation length")
+    e.add_argument("--track", metavar="TRACKER", help="mlflow or wandb: log each epoch's metrics to the run's "
+                   "tracker run (default: JAFT_TRACK, else off; docs/tracking.md)")
     s = sub.add_parser("score", help="score a predictions JSONL (id, raw, references); JSON on stdout")
     s.add_argument("task", help=f"one of {', '.join(TASKS)}")
     s.add_argument("file", type=Path)
@@ -64,6 +66,8 @@ def main(argv: list[str]) -> int:
 
 def eval_all(args) -> int:
     """`just eval`: every run named (or under runs/); one run's problem is reported and the others go on."""
+    from recipes import tracking
+    track = tracking.requested(args.track)
     from eval.runner import eval_run, find_runs
     runs = find_runs(args.runs)
     if not runs:
@@ -75,8 +79,10 @@ def eval_all(args) -> int:
     failed = []
     for run_dir in runs:  # one run's problem (busy, a damaged file) is reported and the others go on
         try:
-            eval_run(run_dir, batch_size=args.batch_size, backend=args.backend, limit=args.limit,
-                     max_new_tokens=args.max_new_tokens)
+            done = eval_run(run_dir, batch_size=args.batch_size, backend=args.backend, limit=args.limit,
+                            max_new_tokens=args.max_new_tokens)
+            if track and done != "skipped":
+                track_eval(run_dir, track)
         except (UsageError, DataError) as e:
             print(f"error: {e}", file=sys.stderr)
             failed.append(run_dir)
@@ -86,12 +92,30 @@ def eval_all(args) -> int:
     return 2 if failed else 0
 
 
+def track_eval(run_dir: Path, track: str) -> None:
+    """The run's metrics per epoch into its tracker run (recipes/tracking.py); run.json written under its lock."""
+    from recipes import RunLock, tracking
+    from recipes.manifest import update
+
+    def record(**fields):
+        with RunLock(run_dir):
+            update(run_dir, **fields)
+    try:
+        tracking.after_eval(run_dir, track, record)
+    except (UsageError, DataError):
+        raise
+    except Exception as e:  # noqa: BLE001 - a tracker that fails never fails the scores already written
+        print(f"warning: {run_dir}: tracking: {type(e).__name__}: {str(e).splitlines()[0][:200]}", file=sys.stderr)
+
+
 def score(task: str, path: Path, rows_out: Path | None) -> None:
     """The summary on stdout; with `rows_out`, every row with its metrics; diagnostics on stderr."""
     rows = load_for_scoring(task, path)
+    if not rows:  # a score of 0.0 over no rows would read as a real result
+        raise DataError(f"{path}: no predictions in it (the file is empty or blank); nothing to score")
     per_row = [row_scores(task, r) for r in rows]
     if rows_out is not None:
-        keep = ("id", "raw", "new_tokens", "prediction", "references")
+        keep = ("id", "raw", "new_tokens", "extracted", "prediction", "label_loglik", "references")
         lines = [json_line({**{k: r[k] for k in keep if k in r},
                             "references_scored": gold_answers(task, r["references"]), "metrics": s})
                  for r, s in zip(rows, per_row)]

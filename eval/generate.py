@@ -42,19 +42,29 @@ class StopInNewText:
 
 
 class HFGenerator:
-    def __init__(self, base_model: str, trust_remote_code: bool = False):
+    def __init__(self, base_model: str, trust_remote_code: bool = False, load_in_4bit: bool = False):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.torch = torch
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.tokenizer = AutoTokenizer.from_pretrained(base_model, trust_remote_code=trust_remote_code)
+        from recipes import load_or_explain  # offline, gated, not found: one line
+        self.tokenizer = load_or_explain(base_model, lambda: AutoTokenizer.from_pretrained(
+            base_model, trust_remote_code=trust_remote_code))
         self.tokenizer.padding_side = "left"  # decoder-only: new tokens must follow every prompt directly
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
-        self.base = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype,
-                                                         trust_remote_code=trust_remote_code).to(self.device)
+        if load_in_4bit:  # a QLoRA run's adapter is evaluated on the 4-bit base it was trained on
+            from transformers import BitsAndBytesConfig
+            quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                       bnb_4bit_compute_dtype=dtype)
+            self.base = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype, quantization_config=quant,
+                                                             device_map=self.device,
+                                                             trust_remote_code=trust_remote_code)
+        else:
+            self.base = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype,
+                                                             trust_remote_code=trust_remote_code).to(self.device)
         self.model = None
         self.adapter = None
 
@@ -74,6 +84,39 @@ class HFGenerator:
     def free_memory(self) -> None:
         if self.device == "cuda":
             self.torch.cuda.empty_cache()
+
+    def label_logliks(self, prompts: list[str], labels: tuple) -> list[dict[str, float]]:
+        """Each label word's log-likelihood after each prompt: one batched forward per label (lm-eval's
+        multiple-choice scoring: the label's tokens are those of prompt + label after the prompt's own)."""
+        torch, tok = self.torch, self.tokenizer
+        out = [{} for _ in prompts]
+        prompt_ids = tok(prompts)["input_ids"]
+        for label in labels:
+            whole = tok([p + label for p in prompts])["input_ids"]
+            # the label's tokens, at the end (at least one: a tokenizer that merges the label into the prompt's
+            # last token is scored on that token)
+            lengths = [max(1, len(w) - len(p)) for w, p in zip(whole, prompt_ids)]
+            width = max(len(w) for w in whole)
+            pad = tok.pad_token_id
+            ids = torch.tensor([[pad] * (width - len(w)) + w for w in whole], device=self.device)
+            mask = torch.tensor([[0] * (width - len(w)) + [1] * len(w) for w in whole], device=self.device)
+            # positions count from each row's first real token, as generate() does: left padding must not
+            # shift absolute position embeddings (GPT-2)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            keep = max(lengths) + 1  # only the last positions' logits: a 150k vocabulary over a long prompt
+            inputs = {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
+            with torch.inference_mode():
+                try:
+                    logits = self.model(**inputs, logits_to_keep=keep).logits
+                except TypeError:  # an architecture without logits_to_keep
+                    logits = self.model(**inputs).logits
+            logprobs = torch.log_softmax(logits[:, -keep:, :].float(), dim=-1)
+            for i, n in enumerate(lengths):
+                targets = ids[i, width - n:]
+                # position t predicts token t + 1: the label's n tokens are predicted by the n before them
+                picked = logprobs[i, keep - n - 1: keep - 1].gather(-1, targets[:, None])
+                out[i][label] = float(picked.sum())
+        return out
 
     def generate(self, prompts: list[str], settings: GenSettings) -> list[Generation]:
         tok = self.tokenizer
@@ -96,15 +139,17 @@ class HFGenerator:
         return outs
 
 
-class VLLMGenerator:  # pragma: no cover - needs a GPU and the `gpu` extra
-    def __init__(self, base_model: str, trust_remote_code: bool = False, max_lora_rank: int = 16):
+class VLLMGenerator:  # pragma: no cover - needs a GPU and vLLM, which no extra installs (docs/gpu.md)
+    def __init__(self, base_model: str, trust_remote_code: bool = False, load_in_4bit: bool = False,
+                 max_lora_rank: int = 16):
         try:
             from vllm import LLM
         except ImportError:
             raise UsageError("backend 'vllm' is not installed (it cannot share Axolotl 0.19.0's environment: "
-                             "README, GPU); use --backend hf")
+                             "docs/gpu.md); use --backend hf")
         self.llm = LLM(model=base_model, enable_lora=True, max_lora_rank=max_lora_rank,
-                       trust_remote_code=trust_remote_code)
+                       trust_remote_code=trust_remote_code,
+                       **({"quantization": "bitsandbytes"} if load_in_4bit else {}))  # QLoRA: 4-bit base
         self.tokenizer = self.llm.get_tokenizer()
         self.request = None
 

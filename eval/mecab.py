@@ -68,3 +68,18 @@ def last_morpheme(text: str) -> tuple[str, str, str] | None:
         return None
     last = nodes[-1]
     return last.surface, last.feature.pos1 or "", last.feature.pos2 or ""
+
+
+def spans(text: str) -> list[tuple[int, int, str, str]] | None:
+    """(start, end, surface, pos1) of every morpheme of `text` (at most CHUNK characters: the caller cuts),
+    positions in `text`; None when MeCab's nodes do not spell the text out (then nothing can be aligned)."""
+    out, pos = [], 0
+    safe_text = safe(text)
+    for node in tagger()(safe_text):
+        pos += len(node.white_space)
+        end = pos + len(node.surface)
+        if safe_text[pos:end] != node.surface:
+            return None
+        out.append((pos, end, node.surface, node.feature.pos1 or ""))
+        pos = end
+    return out

@@ -7,6 +7,15 @@ per-file scoring; the diagnostics each epoch records beside its scores.
   (spaces count); each the maximum over the gold answers. No width folding (JGLUE has none);
   exact_match_nfkc and f1_nfkc add NFKC first, as llm-jp-eval does.
 - rouge1, rouge2, rougeL (XL-Sum): as XL-Sum's official scorer computes them (eval/rouge.py).
+- llmjp_char_f1 (JSQuAD), lmeval_rouge2 (XL-Sum): today's leaderboards' metrics, exactly as their sources
+  (eval/leaderboard.py); they read the text jaft extracts before the paper's particle stripping, and the gold
+  answers as the dataset gives them.
+- marc_loglik_accuracy (MARC-ja): the label word the model finds likelier after the prompt (the
+  `label_loglik` that `just eval` writes into predictions.jsonl) equals the gold label; never unparsed.
+
+A metric reads one of the row's texts (`reads`): `prediction` (the task's post-processing step), `extracted`
+(the step's extraction, before the paper's clean-up) or `loglik_label` (the label with the highest
+`label_loglik`); a row without that input (a file from before jaft wrote it) leaves the metric out.
 
 Example: `python -c "from eval.metrics import METRICS; print(METRICS['f1']('東京都', ['東京']))"`
 """
@@ -16,20 +25,27 @@ import unicodedata
 from collections import Counter
 from typing import Callable
 
-from eval import rouge
-from eval.postprocess import gold_answers
+from eval import leaderboard, rouge
+from eval.postprocess import extract, gold_answers
 from jaft.common import UsageError
 from prompts.tasks import get_task
 
 Metric = Callable[[str, list], float]
 METRICS: dict[str, Metric] = {}
+READS = ("prediction", "extracted", "loglik_label")
 
 
-def metric(name: str):
-    """Register a metric under `name` (a task lists it in prompts/tasks.yaml); names are never reused."""
+def metric(name: str, *, reads: str = "prediction", raw_golds: bool = False):
+    """Register a metric under `name` (a task lists it in prompts/tasks.yaml); names are never reused.
+    `reads`: which text of the row it scores (READS); `raw_golds`: the gold answers as the dataset gives
+    them, not through the task's step."""
+    if reads not in READS:
+        raise ValueError(f"metric '{name}': reads '{reads}'; valid: {', '.join(READS)}")
+
     def register(fn: Metric) -> Metric:
         if name in METRICS:
             raise ValueError(f"metric '{name}' is registered twice")
+        fn.reads, fn.raw_golds = reads, raw_golds
         METRICS[name] = fn
         return fn
     return register
@@ -114,20 +130,66 @@ def _rouge(kind) -> Metric:
 for _kind in (1, 2, "L"):
     metric(f"rouge{_kind}")(_rouge(_kind))
 
+metric("llmjp_char_f1", reads="extracted", raw_golds=True)(leaderboard.llmjp_char_f1)
+metric("lmeval_rouge2", reads="extracted", raw_golds=True)(leaderboard.lmeval_rouge2)
+
+
+@metric("marc_loglik_accuracy", reads="loglik_label")
+def loglik_accuracy(prediction: str, references: list) -> float:
+    return accuracy(prediction, references)
+
+
+# The leaderboard metrics and where they come from (the report puts them beside published numbers).
+LEADERBOARD_METRICS = {
+    "llmjp_char_f1": "llm-jp-eval 1.3.0 char_f1 (fuzzywuzzy token_sort_ratio / 100)",
+    "lmeval_rouge2": "lm-evaluation-harness japanese_leaderboard XL-Sum ROUGE-2 (MeCab tokens)",
+    "marc_loglik_accuracy": "accuracy of the likelier label word (lm-eval's multiple_choice `acc`)",
+}
+
 
 # ---- rows and files ------------------------------------------------------------------------------------------
 
+def loglik_label(row: dict) -> str | None:
+    """The label with the highest log-likelihood (ties: the first listed), None when the row has none."""
+    ll = row.get("label_loglik")
+    if not isinstance(ll, dict) or not ll:
+        return None
+    return max(ll, key=ll.get)
+
+
+def metric_input(task: str, row: dict, reads: str) -> str | None:
+    """The text a metric reading `reads` scores in `row`, or None when the row cannot give it."""
+    if reads == "prediction":
+        return row["prediction"]
+    if reads == "extracted":
+        if "extracted" in row:
+            return row["extracted"]
+        return extract(task, row["raw"]) if isinstance(row.get("raw"), str) else None
+    return loglik_label(row)
+
+
 def row_scores(task: str, row: dict) -> dict:
-    """Every metric of the task for one row (`prediction`, `references`), the gold answers post-processed
-    as the task's step says (JSQuAD: the same particle stripping as the prediction)."""
+    """Every metric of the task for one row (`prediction`, `references`, and `raw` / `label_loglik` for the
+    metrics that read them), the gold answers post-processed as the task's step says (JSQuAD: the same
+    particle stripping as the prediction) unless the metric takes them raw. A metric whose input the row
+    lacks is left out."""
     golds = gold_answers(task, row["references"])
-    return {name: METRICS[name](row["prediction"], golds) for name in task_metrics(get_task(task))}
+    out = {}
+    for name in task_metrics(get_task(task)):
+        fn = METRICS[name]
+        text = metric_input(task, row, fn.reads)
+        if text is not None:
+            out[name] = fn(text, list(row["references"]) if fn.raw_golds else golds)
+    return out
 
 
 def mean_scores(task: str, per_row: list[dict]) -> dict:
-    """{'n': ..., metric: mean over rows} from `row_scores` of each row."""
+    """{'n': ..., metric: mean over rows} from `row_scores` of each row; a metric some rows lack is left
+    out (a mean over part of the rows would not be the split's)."""
     out = {"n": len(per_row)}
     for name in task_metrics(get_task(task)):
+        if per_row and any(name not in s for s in per_row):
+            continue
         out[name] = sum(s[name] for s in per_row) / len(per_row) if per_row else 0.0
     return out
 

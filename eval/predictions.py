@@ -9,9 +9,9 @@ from pathlib import Path
 
 from jaft.common import atomic_write_text, read_jsonl
 from jaft.common import DataError
-from eval.postprocess import postprocess
+from eval.postprocess import extract, postprocess
 
-FIELDS = ("id", "prompt", "raw", "new_tokens", "prediction", "references")
+FIELDS = ("id", "prompt", "raw", "new_tokens", "prediction", "references", "label_loglik", "cluster")
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -65,8 +65,9 @@ def append(path: Path, rows: list[dict]) -> None:
 
 
 def load_for_scoring(task: str, path: Path) -> list[dict]:
-    """Rows with `raw` and `references`; `prediction` is recomputed from `raw` by the task's named
-    post-processing step, so a file from anywhere (or an older jaft) is scored the same way."""
+    """Rows with `raw` and `references`; `prediction` (and `extracted`, what the leaderboard metrics read)
+    is recomputed from `raw` by the task's named post-processing step, so a file from anywhere (or an older
+    jaft) is scored the same way."""
     rows, seen, repeated = [], set(), 0
     for lineno, obj in read_jsonl(path, required=("raw", "references")):
         if "id" in obj:  # an id met again is a duplicate line: scored once (the first), never twice
@@ -79,7 +80,11 @@ def load_for_scoring(task: str, path: Path) -> list[dict]:
             raise DataError(f"{path}:{lineno}: 'references' must be a non-empty list of strings")
         if not isinstance(obj["raw"], str):
             raise DataError(f"{path}:{lineno}: 'raw' must be a string")
-        rows.append({**obj, "prediction": postprocess(task, obj["raw"])})
+        ll = obj.get("label_loglik")
+        if ll is not None and not (isinstance(ll, dict) and ll and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in ll.values())):
+            raise DataError(f"{path}:{lineno}: 'label_loglik' must map each label word to a number")
+        rows.append({**obj, "prediction": postprocess(task, obj["raw"]), "extracted": extract(task, obj["raw"])})
     if repeated:
         print(f"[jaft] warning: {path}: {repeated} lines repeat an id already seen; each id scored once "
               f"(its first line)", file=sys.stderr)

@@ -1,6 +1,7 @@
 """`just eval`: for every finished run, every epoch checkpoint not yet scored -> predictions + scores."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -12,7 +13,7 @@ from tqdm import tqdm
 
 from eval import inputs, predictions
 from eval.generate import BACKENDS, GenSettings
-from eval.metrics import diagnostics, score_rows, task_metrics
+from eval.metrics import METRICS, diagnostics, score_rows, task_metrics
 from eval.postprocess import postprocess
 from jaft.common import DataError, atomic_write_json, read_json, runs_root
 from prompts import get_task
@@ -72,9 +73,27 @@ def is_oom(error: BaseException) -> bool:
     return type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower()
 
 
+def wants_logliks(gen, task) -> bool:
+    """A task scored by label likelihood (a metric reading `loglik_label`) on a backend that can give it."""
+    return (bool(task.label_words) and hasattr(gen, "label_logliks")
+            and any(METRICS[m].reads == "loglik_label" for m in task_metrics(task)))
+
+
+def cluster_of(task, row: dict) -> str | None:
+    """The resampling unit a row belongs to (tasks.yaml `cluster_field`: JSQuAD's paragraph, named by a
+    hash of its context), written beside the prediction for the report's intervals and paired tests."""
+    name = getattr(task, "cluster_field", None)
+    value = (row.get("meta") or {}).get("fields", {}).get(name) if name else None
+    return None if value is None else hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 def predict_epoch(gen, task: str, rows: list[dict], out: Path, settings: GenSettings, batch_size: int) -> int:
-    """Generate what `out` lacks, appending each batch; on out-of-memory, halve the batch and go on.
-    Returns how many examples this call generated (fewer than `rows` when an earlier eval was resumed)."""
+    """Generate what `out` lacks, appending each batch; on out-of-memory, halve the batch and go on. For a
+    task scored by label likelihood, each label word's log-likelihood after the prompt is scored in the
+    same pass (`label_loglik`). Returns how many examples this call generated (fewer than `rows` when an
+    earlier eval was resumed)."""
+    t = get_task(task)
+    logliks = wants_logliks(gen, t)
     done = predictions.done_ids(out)
     todo = [r for r in rows if str(r["id"]) not in done]
     # Longest first: similar lengths share a batch (less padding), and an out-of-memory shows up at once.
@@ -86,6 +105,7 @@ def predict_epoch(gen, task: str, rows: list[dict], out: Path, settings: GenSett
             batch = todo[i: i + batch_size]
             try:
                 outs = gen.generate([r["prompt"] for r in batch], settings)
+                lls = gen.label_logliks([r["prompt"] for r in batch], t.label_words) if logliks else None
             except Exception as e:  # noqa: BLE001 - only out-of-memory is handled; the rest re-raised
                 if not is_oom(e) or batch_size == 1:
                     raise
@@ -93,8 +113,16 @@ def predict_epoch(gen, task: str, rows: list[dict], out: Path, settings: GenSett
                 say(f"out of memory at batch size {batch_size * 2}; going on with {batch_size}")
                 gen.free_memory()
                 continue
-            predictions.append(out, [{**r, "raw": o.text, "new_tokens": o.new_tokens,
-                                      "prediction": postprocess(task, o.text)} for r, o in zip(batch, outs)])
+            lines = []
+            for k, (r, o) in enumerate(zip(batch, outs)):
+                line = {**r, "raw": o.text, "new_tokens": o.new_tokens, "prediction": postprocess(task, o.text)}
+                if lls is not None:
+                    line["label_loglik"] = lls[k]
+                cluster = cluster_of(t, r)
+                if cluster is not None:
+                    line["cluster"] = cluster
+                lines.append(line)
+            predictions.append(out, lines)
             bar.update(len(batch))
             i += len(batch)
     return len(todo)
@@ -212,7 +240,7 @@ def score_epochs(run_dir: Path, run: dict, pending: list[tuple[int, Path]], *, b
     """Generate and score each pending epoch checkpoint (the caller holds the run's lock). `now`: the
     inputs (eval.inputs.current) recorded with each epoch's outputs."""
     now = now or inputs.current(run["task"], backend, max_new_tokens)
-    spec = RunSpec.parse(run["model"], run["task"], run["lr"], run.get("variant"), run.get("seed"))
+    spec = RunSpec.parse(run["model"], run["task"], run["lr"], run.get("variant"), run.get("seed"), run.get("trial"))
     # Files first, model after: a stale or damaged predictions file is dealt with before minutes of loading.
     prints = {}
     for epoch, checkpoint in pending:
@@ -225,7 +253,7 @@ def score_epochs(run_dir: Path, run: dict, pending: list[tuple[int, Path]], *, b
             say(f"{out}: {repeated} repeated lines removed (each id kept once)")
         refuse_damaged_weights(run, checkpoint)
     infer_len = spec.model.infer_len
-    gen = BACKENDS[backend](base_model_path(spec), spec.model.trust_remote_code)
+    gen = BACKENDS[backend](base_model_path(spec), spec.model.trust_remote_code, load_in_4bit=spec.load_in_4bit)
     # The evaluation split, prompts cut (article/context only) to the model's inference input maximum;
     # fitted once per model and task (cached), the first `limit` rows with --limit.
     rows, shortened, dropped = eval_prompts(spec, gen.tokenizer).first(limit)

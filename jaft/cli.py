@@ -22,8 +22,10 @@ VERBS = {
     "eval": ("eval.__main__", ["eval"], "generate + score every epoch of every finished run"),
     "score": ("eval.__main__", ["score"], "score a predictions file; metrics as JSON"),
     "report": ("report.__main__", [], "tables, comparison, intervals, significance, cost, results.csv, plots"),
+    "export": ("report.export", [], "one epoch of a run as a PEFT adapter (and merged model) with a model card"),
     "sweep": ("pipeline.__main__", ["sweep"], "the paper's grid: data -> train -> eval -> report"),
     "demo": ("pipeline.__main__", ["demo"], "the whole pipeline on the tiny model, on CPU"),
+    "tune": ("pipeline.__main__", ["tune"], "an Optuna search of the lr (and rank) on a tuning split"),
 }
 
 

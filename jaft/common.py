@@ -124,6 +124,16 @@ def read_json(path: Path | str, what: str = "file"):
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: damaged {what} ({type(e).__name__}: {e}); repair or delete it") from None
+    except (ValueError, RecursionError) as e:
+        raise DataError(f"{path}: damaged {what} ({_json_limit(e)}); repair or delete it") from None
+
+
+def _json_limit(error: Exception) -> str:
+    """Valid JSON that Python will not hold: nesting deeper than its recursion limit, or an integer of more
+    digits than int() converts (4,300 by default)."""
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    return str(error).split(":", 1)[0].strip() or type(error).__name__
 
 
 def read_jsonl(path: Path | str, required: tuple = ()) -> Iterator[tuple[int, dict]]:
@@ -142,6 +152,8 @@ def read_jsonl(path: Path | str, required: tuple = ()) -> Iterator[tuple[int, di
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
                 raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+            except (ValueError, RecursionError) as e:
+                raise DataError(f"{path}:{lineno}: JSON this reader refuses ({_json_limit(e)})") from None
             if not isinstance(obj, dict):
                 raise DataError(f"{path}:{lineno}: expected a JSON object")
             missing = [k for k in required if k not in obj]

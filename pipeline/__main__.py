@@ -3,6 +3,7 @@
 Examples:
   python -m pipeline sweep --dry-run          # the paper's 56 runs, planned
   python -m pipeline demo                     # the whole pipeline on the tiny model, on CPU
+  python -m pipeline tune calm2 marc --trials 8   # an Optuna search of the lr on a tuning split
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 
 from jaft.common import UsageError, run
 
-VERBS = ("sweep", "demo")
+VERBS = ("sweep", "demo", "tune")
 
 
 def main(argv: list[str]) -> int:
@@ -18,6 +19,8 @@ def main(argv: list[str]) -> int:
         raise UsageError(f"usage: python -m pipeline {{{','.join(VERBS)}}} ...; got {argv[:1] or 'nothing'}")
     if argv[0] == "sweep":
         from pipeline.sweep import main as verb
+    elif argv[0] == "tune":
+        from pipeline.tune import main as verb
     else:
         from pipeline.demo import main as verb
     return verb(argv[1:])

@@ -8,6 +8,7 @@ Examples:
   python -m pipeline sweep --dry-run                                # the paper's 56 runs, planned
   python -m pipeline sweep --models calm2 llama2-7b --tasks marc --gpus 0,1
   python -m pipeline sweep --models calm2 --tasks marc --seeds 42 43 44        # three seeds per cell
+  python -m pipeline sweep --models successors --dry-run                    # today's seven successors
   python -m pipeline sweep --models tiny --lrs 2e-4 --epochs 2 --data-from prompts/samples
   python -m pipeline sweep --ray auto --models llama2-13b --gpus-per-run 2 --deepspeed recipes/deepspeed/zero2.json
 """
@@ -19,13 +20,15 @@ import queue
 import subprocess
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 
 from jaft.common import DataError, UsageError, choose, run
 from pipeline.steps import StepOptions, record_failure, run_one, say, state
+from recipes import tracking
 from prompts.data import prepare
 from prompts.tasks import TASKS
-from recipes.models import LEARNING_RATES, MODELS, PAPER_MODELS, parse_lr
+from recipes.models import GROUPS, LEARNING_RATES, MODELS, PAPER_MODELS, expand_models, parse_lr
 from recipes.runs import DEFAULT_SEED, RunSpec, data_root, paper_grid, parse_seed
 
 
@@ -98,7 +101,8 @@ def run_here(todo, opts: StepOptions, slots: list[str | None], threads_per_run: 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="just sweep", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", nargs="+", default=list(PAPER_MODELS), help=f"from {', '.join(MODELS)}")
+    ap.add_argument("--models", nargs="+", default=list(PAPER_MODELS),
+                    help=f"from {', '.join(MODELS)}, or a group: {', '.join(GROUPS)}")
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), help=f"from {', '.join(TASKS)}")
     ap.add_argument("--lrs", nargs="+", default=list(LEARNING_RATES), help=f"from {', '.join(LEARNING_RATES)}")
     ap.add_argument("--seeds", nargs="+", default=[str(DEFAULT_SEED)],
@@ -122,12 +126,14 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--batch-size", type=int, default=16, help="eval batch size")
     ap.add_argument("--limit", type=int, help="eval only the first N rows of each split")
     ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--track", metavar="TRACKER", help="mlflow or wandb: every run's training and eval logged to "
+                    "a tracker, as children of one sweep run (default: JAFT_TRACK, else off; docs/tracking.md)")
     return ap
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    models = [choose("model", m, MODELS) for m in args.models]
+    models = [choose("model", m, MODELS) for m in expand_models(args.models)]
     tasks = [choose("task", t, TASKS) for t in args.tasks]
     lrs = [parse_lr(lr) for lr in args.lrs]
     seeds = list(dict.fromkeys(parse_seed(s) for s in args.seeds))
@@ -162,6 +168,7 @@ def run_grid(grid: list[RunSpec], args) -> int:
         ask = cluster.Ask.of(args.gpus_per_run, args.ray_cpus_per_run)
     elif args.ray_cpus_per_run:
         raise UsageError("--ray-cpus-per-run is for --ray; on this machine use --jobs")
+    track = tracking.requested(getattr(args, "track", None))  # the demo's args have none
     opts = StepOptions(epochs=args.epochs, batch_size=args.batch_size, limit=args.limit, deepspeed=deepspeed)
     plan = [(spec, state(spec, args.limit)) for spec in grid]
     todo = [(s, t) for s, t in plan if t != "done"]
@@ -172,6 +179,7 @@ def run_grid(grid: list[RunSpec], args) -> int:
     say(f"{len(grid)} runs, {len(todo)} to do{where}")
     if args.dry_run:
         return 0
+    parent = tracking.start_sweep(track, f"sweep-{datetime.now().strftime('%Y%m%d-%H%M%S')}") if todo else None
     planned = len(todo)
     bad = ensure_data(sorted({s.task.name for s, _ in todo}), args.data_from) if todo else {}
     failures = data_failures(todo, bad)
@@ -187,6 +195,7 @@ def run_grid(grid: list[RunSpec], args) -> int:
         failures += run_here(todo, opts, slots, threads)
     if not args.no_report:
         subprocess.call([sys.executable, "-m", "report"])
+    tracking.end_sweep(parent, len(failures))
     if failures:
         say(f"{len(failures)} of {planned} runs failed:")
         for run_id, detail in sorted(failures):

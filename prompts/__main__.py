@@ -17,13 +17,17 @@ from prompts.data import prepare
 from prompts.tasks import TASKS, get_task
 
 
-def prepare_one(name: str, source: Path | None, out: Path, version: str | None) -> None:
+def prepare_one(name: str, source: Path | None, out: Path, version: str | None,
+                drop_missing_answers: bool = False) -> None:
     task = get_task(name)
     if source is not None and not source.is_dir():
         raise DataError(f"--from {source}: no such folder")
-    stats = prepare(task, source, out, version)
+    stats = prepare(task, source, out, version, drop_missing_answers)
     for split, s in stats.items():
         left = f" ({s['left_out']} left out: {', '.join(task.skip_labels)})" if s["left_out"] else ""
+        missing = s.get("answer_not_in_context", [])
+        if missing:
+            left += (f" ({len(missing)} dropped: answer not in the {task.cut_field}, first at {missing[0]})")
         print(f"{out / (split + '.jsonl')}: {s['rows']} rows{left}", file=sys.stderr)
 
 
@@ -37,16 +41,21 @@ def main(argv: list[str]) -> int:
                    help="local files in the published schema (without TASK: DIR/<task>/ for each task)")
     d.add_argument("--out", type=Path, help="output folder of TASK (default $JAFT_DATA/<task>, JAFT_DATA=data)")
     d.add_argument("--version", help="the source version (tasks.yaml; e.g. jsquad v1.1 (default) or v1.3)")
+    d.add_argument("--drop-missing-answers", action="store_true",
+                   help="leave out (and count) JSQuAD rows whose answer is not in their context; "
+                        "without it such a row is refused")
     args = ap.parse_args(argv)
     if args.task is not None:
-        prepare_one(args.task, args.source, args.out or data_root() / get_task(args.task).name, args.version)
+        prepare_one(args.task, args.source, args.out or data_root() / get_task(args.task).name, args.version,
+                    args.drop_missing_answers)
         return 0
     if args.out is not None or args.version is not None:
         raise UsageError("--out and --version need a TASK (without one, every task goes to $JAFT_DATA/<task>)")
     failed = []
     for name in TASKS:  # one task's failure does not keep the others from being prepared
         try:
-            prepare_one(name, args.source / name if args.source else None, data_root() / name, None)
+            prepare_one(name, args.source / name if args.source else None, data_root() / name, None,
+                        args.drop_missing_answers)
         except (UsageError, DataError) as e:
             print(f"error: {name}: {e}", file=sys.stderr)
             failed.append(name)

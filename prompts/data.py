@@ -57,6 +57,19 @@ def _answers(task: Task, row: dict, where: str) -> list[str]:
     return list(texts)
 
 
+class AnswerNotInContext(DataError):
+    """A question's answer (the first, which training teaches) does not occur in the text it is asked of."""
+
+
+def _check_answer_in(task: Task, values: dict, answer: str, where: str) -> None:
+    """An extractive answer lives in the cut field (JSQuAD: the context): a row whose answer is not there
+    would train the model to answer from nowhere, and row fitting could not keep it in the window."""
+    if task.cut_field in values and answer not in values[task.cut_field]:
+        shown = answer if len(answer) <= 40 else answer[:37] + "..."
+        raise AnswerNotInContext(f"{where}: the answer {shown!r} is not in the row's {task.cut_field}; fix the row, "
+                                 f"or pass --drop-missing-answers to leave such rows out (counted)")
+
+
 def to_example(task: Task, row: dict, where: str, index: int) -> dict | None:
     """One hub-schema record -> one example; None for rows the paper leaves out (MARC-ja neutral)."""
     values = {name: _text(row, column, where) for name, column in task.fields.items()}
@@ -67,6 +80,7 @@ def to_example(task: Task, row: dict, where: str, index: int) -> dict | None:
         references = [label]
     elif task.answers_field:
         references = _answers(task, row, where)
+        _check_answer_in(task, values, references[0], where)
     else:
         references = [_text(row, task.response_field, where)]
     prompt, response = task.render(values, references[0])
@@ -85,13 +99,23 @@ def to_example(task: Task, row: dict, where: str, index: int) -> dict | None:
 
 # ---- one split ------------------------------------------------------------------------------------------
 
-def convert(task: Task, rows: Iterable[Row]) -> tuple[list[dict], int]:
-    """Examples plus the count of rows left out (neutral reviews); a repeated id is an error naming both rows."""
+def convert(task: Task, rows: Iterable[Row], drop_missing_answers: bool = False,
+            dropped: list | None = None) -> tuple[list[dict], int]:
+    """Examples plus the count of rows left out (neutral reviews); a repeated id is an error naming both rows.
+    A row whose answer is not in its context is an error, or with `drop_missing_answers` left out and its
+    place appended to `dropped`."""
     out, skipped, seen = [], 0, {}
     for index, (where, row) in enumerate(rows):
         if not isinstance(row, dict):
             raise DataError(f"{where}: expected an object")
-        ex = to_example(task, row, where, index)
+        try:
+            ex = to_example(task, row, where, index)
+        except AnswerNotInContext:
+            if not drop_missing_answers:
+                raise
+            if dropped is not None:
+                dropped.append(where)
+            continue
         if ex is None:
             skipped += 1
             continue
@@ -113,11 +137,13 @@ def _check_split(task: Task, split: str, where: str, examples: list, skipped: in
 
 # ---- the whole task -------------------------------------------------------------------------------------
 
-def prepare(task: Task, source: Path | None, out_dir: Path, version: str | None = None) -> dict:
+def prepare(task: Task, source: Path | None, out_dir: Path, version: str | None = None,
+            drop_missing_answers: bool = False) -> dict:
     """Write every split of `task` and its `source.json`; returns per-split counts.
 
     `source` None downloads the published files (`version`, default the paper's); a folder reads local files.
-    Nothing is written unless every split converts.
+    Nothing is written unless every split converts. `drop_missing_answers`: rows whose answer is not in their
+    context are left out and counted (`answer_not_in_context`) instead of refused.
     """
     if source is None:
         version, entry = task.version(version)
@@ -128,8 +154,9 @@ def prepare(task: Task, source: Path | None, out_dir: Path, version: str | None 
     converted, files = {}, {}
     for inp in inputs:
         where = inp.fetched.url if inp.fetched else str(inp.path)
+        dropped: list[str] = []
         try:
-            examples, skipped = convert(task, read_rows(inp.path))
+            examples, skipped = convert(task, read_rows(inp.path), drop_missing_answers, dropped)
             _check_split(task, inp.split, str(inp.path), examples, skipped)
         except DataError as e:
             if inp.fetched is None:
@@ -140,26 +167,29 @@ def prepare(task: Task, source: Path | None, out_dir: Path, version: str | None 
                 discard(inp.path)
                 message += "; the cached copy was removed: run again to download it anew"
             raise DataError(message) from None
-        rows = len(examples) + skipped
+        rows = len(examples) + skipped + len(dropped)
         known = entry["files"][inp.split].get("rows") if entry else None
         if known is not None and rows != known:
             warn(f"{task.name} {inp.split}: {where} has {rows:,} rows, the published file {known:,}")
-        converted[inp.split] = (examples, skipped)
+        converted[inp.split] = (examples, skipped, dropped)
         files[inp.split] = {**inp.record, "rows": rows, **({"published_rows": known} if known else {}),
-                            "examples": len(examples), "left_out": skipped}
+                            "examples": len(examples), "left_out": skipped,
+                            **({"answer_not_in_context": len(dropped)} if drop_missing_answers else {})}
     record = {"task": task.name, "title": task.title, "kind": "download" if entry else "local",
               "version": version, "licence": task.source["licence"] if entry else None,
               "origin": entry.get("origin") if entry else None,
               "prepared": datetime.now(timezone.utc).isoformat(timespec="seconds"), "files": files}
     stale = (out_dir / SOURCE_FILE).is_file()
-    for split, (examples, _) in converted.items():
+    for split, (examples, _, _) in converted.items():
         atomic_write_jsonl(out_dir / f"{split}.jsonl", examples)
     atomic_write_json(out_dir / SOURCE_FILE, record)
     if stale:  # a folder jaft prepared before: a split this version lacks must not linger from the last one
         for split in ("train", "validation", "test"):
             if split not in converted:
                 (out_dir / f"{split}.jsonl").unlink(missing_ok=True)
-    return {split: {"rows": len(ex), "left_out": skipped} for split, (ex, skipped) in converted.items()}
+    return {split: {"rows": len(ex), "left_out": skipped,
+                    **({"answer_not_in_context": dropped} if dropped else {})}
+            for split, (ex, skipped, dropped) in converted.items()}
 
 
 def provenance(task_name: str) -> dict | None:

@@ -154,7 +154,7 @@ def _open(url: str, start: int):
     except HTTPError as e:
         if e.code == 416 and start:
             return None  # the partial file does not fit the file now served: start again
-        hint = ": the file is not there (moved? see README: Data sources)" if e.code == 404 else ""
+        hint = ": the file is not there (moved? see docs/data.md)" if e.code == 404 else ""
         raise Unreachable(f"could not download {url} (HTTP {e.code} {e.reason}{hint})") from None
     except (URLError, OSError, http.client.HTTPException) as e:
         reason = getattr(e, "reason", None) or e

@@ -22,7 +22,10 @@ from prompts.data import load_split, split_path
 from prompts.fit import MEASURES, fit_rows
 from prompts.tasks import Task
 
-FIT_RULE = 1  # bump when prompts/fit.py would keep or cut rows differently: every entry is then rebuilt
+# Bump when prompts/fit.py would keep or cut rows differently: every entry is then rebuilt.
+# 2: a training row's answer stays in the window (cut around it, or the row dropped); very long cut fields
+#    are read as a bounded stretch (issue 24). Rows that fit are unchanged.
+FIT_RULE = 2
 
 
 def tokenizer_identity(tokenizer) -> str:
@@ -62,10 +65,13 @@ class Fitted:
     dropped: int
     dropped_at: tuple     # positions of the dropped rows in the split
     hit: bool             # read from the cache rather than computed
+    around_answer: int = 0  # rows cut around their answer (training rows of a task with answers)
+    answer_lost: int = 0    # rows kept whose cut field lost their answer (evaluation prompts)
 
     @property
     def counts(self) -> dict:
-        return {"rows": self.rows, "shortened": self.shortened, "dropped": self.dropped}
+        extra = {k: v for k, v in (("around_answer", self.around_answer), ("answer_lost", self.answer_lost)) if v}
+        return {"rows": self.rows, "shortened": self.shortened, "dropped": self.dropped, **extra}
 
     def load(self) -> list[dict]:
         return [obj for _, obj in read_jsonl(self.path)]
@@ -104,7 +110,8 @@ def _read_entry(rows_path: Path, summary_path: Path, key: dict) -> Fitted | None
     if not isinstance(summary, dict) or summary.get("key") != key or summary.get("bytes") != rows_path.stat().st_size:
         return None
     return Fitted(rows_path, summary["rows"], summary["shortened"], summary["dropped"],
-                  tuple(summary["dropped_at"]), hit=True)
+                  tuple(summary["dropped_at"]), hit=True, around_answer=summary.get("around_answer", 0),
+                  answer_lost=summary.get("answer_lost", 0))
 
 
 def _remove_stale(folder: Path, key: dict, keep: Path) -> None:
@@ -138,6 +145,8 @@ def fit_split(task: Task, split: str, tokenizer, limit: int, mode: str = "train"
     atomic_write_jsonl(rows_path, fit.rows)
     atomic_write_json(summary_path, {"key": key, "rows": len(fit.rows), "shortened": fit.shortened,
                                      "dropped": fit.dropped, "dropped_at": fit.dropped_at,
+                                     "around_answer": fit.around_answer, "answer_lost": fit.answer_lost,
                                      "bytes": rows_path.stat().st_size})
     _remove_stale(folder, key, summary_path)
-    return Fitted(rows_path, len(fit.rows), fit.shortened, fit.dropped, tuple(fit.dropped_at), hit=False)
+    return Fitted(rows_path, len(fit.rows), fit.shortened, fit.dropped, tuple(fit.dropped_at), hit=False,
+                  around_answer=fit.around_answer, answer_lost=fit.answer_lost)

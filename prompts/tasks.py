@@ -39,6 +39,7 @@ class Task:
     postprocess: str = ""                          # a step registered in eval/postprocess.py
     metrics: tuple = ()                            # registered in eval/metrics.py; the first selects
     table: dict | None = None                      # the report's table for this task, or None
+    cluster_field: str | None = None               # examples sharing this field's value resample together
     template_dir: Path = HERE / "templates"        # beside the YAML file that defines the task
 
     @property
@@ -134,7 +135,7 @@ def _task(name: str, e: dict, template_dir: Path) -> Task:
             answers_field=e.get("answers_field"), response_field=e.get("response_field"),
             source=e.get("source", {}),
             generate=e["generate"], postprocess=e["postprocess"], metrics=tuple(e["metrics"]),
-            table=e.get("table"), template_dir=template_dir,
+            table=e.get("table"), cluster_field=e.get("cluster_field"), template_dir=template_dir,
         )
 
 

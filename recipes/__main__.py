@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from jaft.common import run
-from jaft.common import UsageError
+from jaft.common import UsageError, choose
 from prompts.tasks import TASKS
 from recipes import manifest
 from recipes.lock import RunLock
@@ -29,6 +29,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", help=VARIANTS_HELP)
     p.add_argument("--seed", help=f"training seed (default {DEFAULT_SEED}); another seed adds -s<N> to the run id")
     p.add_argument("--epochs", type=int, help="override the paper's 10 epochs (the demo uses fewer)")
+    p.add_argument("--trial", help="a trial of `just tune` (run id <model>-<task>-tune-<N>, any LR; its epochs "
+                                   "wait for the tuner's verdict, recipes/epoch_gate.py)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any recipe key (value read as YAML), e.g. --set micro_batch_size=2")
     p.add_argument("--deepspeed", help="a DeepSpeed config for one run over several GPUs, "
@@ -36,6 +38,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cap-mb", type=int, help="VRAM cap in MB (MiB); default 46000, the paper's")
     p.add_argument("--force", action="store_true",
                    help="overwrite a finished run; write a recipe the memory planner says exceeds the cap")
+    if p.prog.endswith(" train"):
+        p.add_argument("--track", metavar="TRACKER", help="mlflow or wandb: log the run to an experiment tracker "
+                                                          "(default: JAFT_TRACK, else off; docs/tracking.md)")
 
 
 def main(argv: list[str]) -> int:
@@ -47,30 +52,37 @@ def main(argv: list[str]) -> int:
     sub = ap.add_subparsers(dest="verb", required=True)
     _run_args(sub.add_parser("render", help="write runs/<run-id>/recipe.yaml and print its path"))
     _run_args(sub.add_parser("train", help="render, then run Axolotl training into the run folder"))
-    sub.add_parser("tiny", help="build (once) the local tiny model and print its folder")
+    p = sub.add_parser("tiny", help="build (once) the local tiny model (or a twin) and print its folder")
+    p.add_argument("name", nargs="?", default="tiny", help="tiny, tiny-qwen3, tiny-qwen2, tiny-gemma2 or tiny-gpt2")
     p = sub.add_parser("prepare", help="fit and cache a run's rows (train, validation, eval prompts) without "
                                        "training; the 4 learning rates and the evaluation share them")
     p.add_argument("model", help=f"one of {', '.join(MODELS)}")
     p.add_argument("task", help=f"one of {', '.join(TASKS)}")
     p.add_argument("--variant", help=VARIANTS_HELP)
+    p.add_argument("--show", metavar="ID", help="print the row with this id as fitted: prompt and response, "
+                                                "as trained (and the eval prompt)")
     args = ap.parse_args(argv)
 
     if args.verb == "tiny":
+        from recipes.models import GROUPS
         from recipes.tiny import ensure_tiny
-        print(ensure_tiny())
+        print(ensure_tiny(choose("tiny model", args.name, ("tiny", *GROUPS["twins"]))))
         return 0
     if args.verb == "prepare":
         from recipes.rows import prepare
         spec = RunSpec.parse(args.model, args.task, next(iter(LEARNING_RATES)), args.variant)  # rows: any lr
         print(f"{spec.model.name} {spec.task.name}{' ' + spec.variant if spec.variant else ''}: rows fitted with "
               f"the model's tokenizer, cached for every run and evaluation that reads them")
-        for line in prepare(spec):
+        lines, shown = prepare(spec, show=args.show)
+        for line in lines:
             print("  " + line)
+        for line in shown:
+            print(line)
         return 0
     for flag, value in (("--epochs", args.epochs), ("--cap-mb", args.cap_mb)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
-    spec = RunSpec.parse(args.model, args.task, args.lr, args.variant, args.seed)
+    spec = RunSpec.parse(args.model, args.task, args.lr, args.variant, args.seed, args.trial)
     if args.verb == "render":
         from recipes.render import build_recipe, option_args, write_recipe
         # Never rewrite the recipe of a training or eval in progress (a new run's folder is made last).
@@ -96,10 +108,11 @@ def main(argv: list[str]) -> int:
             lock.release()
         return 0
     from recipes.supervise import Interrupted
+    from recipes.tracking import requested
     from recipes.train import train
     try:
         return train(spec, force=args.force, epochs=args.epochs, overrides=args.overrides,
-                     deepspeed=args.deepspeed, cap_mb=args.cap_mb)
+                     deepspeed=args.deepspeed, cap_mb=args.cap_mb, track=requested(args.track))
     except Interrupted as stopped:  # recorded as interrupted; end as the signal would have
         return stopped.die()
 

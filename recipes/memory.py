@@ -1,11 +1,16 @@
 """A memory model of one LoRA training step, calibrated on measured H100 peaks, and the planner built on it.
 
-peak = frozen bf16 weights + LoRA weights, grads and AdamW state (fp32)
+peak = frozen weights (bf16; QLoRA: NF4 linear weights + the largest one dequantised)
+     + LoRA weights, grads and AdamW state (fp32)
      + per-layer activations (all layers without gradient checkpointing; with it, one layer's plus each
        layer's checkpointed input) + eager attention's seq² scores (SDPA keeps none)
-     + logits and loss over the vocabulary (Liger's fused linear cross-entropy keeps none) + a constant.
-The weights are counted exactly from the shapes; the other terms' constants (bytes per element) are
-fitted by least squares on `anchors/h100_lora_step_memory.jsonl` (relative error, non-negative).
+     + logits and loss over the vocabulary (Liger's fused linear cross-entropy keeps none) + a constant
+     + Gemma-2's soft-capping tanh outputs (fixed from the code).
+The weights are counted exactly from each model's architecture facts (recipes/architecture.py: grouped-
+query attention, head size, tied embeddings, biases, q/k norms); the other terms' constants (bytes per
+element) are fitted by least squares on `anchors/h100_lora_step_memory.jsonl` (relative error,
+non-negative). Those anchors are the paper's four models in bf16 LoRA: a prediction for any other
+architecture, or for QLoRA, is `extrapolated`.
 
 Its command-line face is `recipes.plan` (`just plan`, `python -m recipes.plan --model calm2 --seq 1700`).
 """
@@ -18,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recipes.architecture import NORMS_PER_LAYER
 from recipes.models import MODELS, Model
 
 MIB = 2**20
@@ -36,11 +42,12 @@ class Setting:
     micro_batch: int = 1
     lora_r: int = field(kw_only=True)
     lora_targets: tuple = field(kw_only=True)  # module names; see lora_modules
+    load_in_4bit: bool = field(default=False, kw_only=True)  # QLoRA: NF4 base weights, bf16 compute
 
     @property
     def name(self) -> str:
         parts = [self.attn] + (["GC"] if self.gradient_checkpointing else []) + (["Liger"] if self.liger else [])
-        return "+".join(parts)
+        return "+".join(parts + (["QLoRA"] if self.load_in_4bit else []))
 
 
 # The planner's columns: attention and memory switches applied to a recipe's setting (its r, targets, batch).
@@ -55,27 +62,50 @@ def switched(base: Setting, label: str) -> Setting:
 
 
 def lora_modules(model: Model) -> dict[str, list[tuple[int, int]]]:
-    """Per layer: LoRA-targetable module name -> its (in, out) features (GPT-2's c_proj names two modules)."""
-    s = model.shape
-    h, i = s["hidden"], s["intermediate"]
-    if model.arch == "gpt2":  # Conv1D: c_attn (q, k, v fused), attention c_proj, MLP c_fc and c_proj
+    """Per layer: LoRA-targetable module name -> its (in, out) features (GPT-2's c_proj names two modules).
+    Grouped-query attention makes k/v narrower (kv heads × head size); a head size other than hidden/heads
+    (Qwen3, Gemma-2) widens q and o."""
+    a = model.facts
+    h, i = a.hidden_size, a.intermediate_size
+    if a.model_type == "gpt2":  # Conv1D: c_attn (q, k, v fused), attention c_proj, MLP c_fc and c_proj
         return {"c_attn": [(h, 3 * h)], "c_proj": [(h, h), (i, h)], "c_fc": [(h, i)]}
-    return {"q_proj": [(h, h)], "k_proj": [(h, h)], "v_proj": [(h, h)], "o_proj": [(h, h)],
+    q, kv = a.num_attention_heads * a.head_size, a.kv_heads * a.head_size
+    return {"q_proj": [(h, q)], "k_proj": [(h, kv)], "v_proj": [(h, kv)], "o_proj": [(q, h)],
             "gate_proj": [(h, i)], "up_proj": [(h, i)], "down_proj": [(i, h)]}
 
 
 def weight_counts(model: Model, lora_r: int, lora_targets) -> tuple[int, int]:
     """(base parameters, LoRA parameters at rank `lora_r` on `lora_targets`). A target the table of
     `lora_modules` does not know (e.g. lm_head) is not counted."""
-    s = model.shape
-    h, L, v, i = s["hidden"], s["layers"], s["vocab"], s["intermediate"]
-    if model.arch == "gpt2":  # tied embeddings, learned positions, biases; Conv1D c_attn/c_proj/c_fc
-        base = v * h + model.native_context * h + L * (4 * h * h + 2 * h * i + 9 * h + i) + 2 * h
-    else:  # llama: untied lm_head, q/k/v/o + gate/up/down, RMSNorms
-        base = 2 * v * h + L * (4 * h * h + 3 * h * i + 2 * h) + h
+    base = sum(quantizable_params(model)) + other_params(model)
     modules = lora_modules(model)
-    lora = L * lora_r * sum(a + b for name in set(lora_targets) for a, b in modules.get(name, []))
+    lora = model.facts.num_hidden_layers * lora_r * sum(a + b for name in set(lora_targets)
+                                                        for a, b in modules.get(name, []))
     return base, lora
+
+
+def quantizable_params(model: Model) -> tuple[int, int]:
+    """(weights, biases) of the decoder layers' linear projections: what QLoRA stores in 4 bits (the
+    weights) beside their biases (kept in bf16)."""
+    a = model.facts
+    h, i, L = a.hidden_size, a.intermediate_size, a.num_hidden_layers
+    if a.model_type == "gpt2":  # c_attn 3h², attn c_proj h², c_fc + mlp c_proj 2hi; biases 3h + h + i + h
+        return L * (4 * h * h + 2 * h * i), L * (5 * h + i)
+    weights = L * sum(x * y for shapes in lora_modules(model).values() for x, y in shapes)
+    q, kv = a.num_attention_heads * a.head_size, a.kv_heads * a.head_size
+    biases = (q + 2 * kv if a.attention_bias else 0) + (2 * i + h if a.mlp_bias else 0)
+    return weights, L * biases
+
+
+def other_params(model: Model) -> int:
+    """Embeddings, the untied output head, learned positions and every norm: never quantised."""
+    a = model.facts
+    h, v, L = a.hidden_size, a.vocab_size, a.num_hidden_layers
+    emb = v * h * (1 if a.tie_word_embeddings else 2)
+    if a.model_type == "gpt2":  # learned positions; two LayerNorms (weight + bias) per layer and a final one
+        return emb + a.max_position_embeddings * h + L * 4 * h + 2 * h
+    norms = L * NORMS_PER_LAYER[a.model_type] * h + h + (L * 2 * a.head_size if a.qk_norm else 0)
+    return emb + norms
 
 
 def features(model: Model, seq: int, st: Setting) -> np.ndarray:
@@ -98,6 +128,20 @@ def features(model: Model, seq: int, st: Setting) -> np.ndarray:
     ], dtype=float)
 
 
+def softcap_bytes(model: Model, seq: int, st: Setting) -> float:
+    """What Gemma-2's soft-capping keeps for the backward pass, fixed from the code rather than fitted (no
+    anchor row has it): tanh's bf16 output over the logits, and over each kept layer's eager attention
+    scores."""
+    a = model.facts
+    kept = 1 if st.gradient_checkpointing else a.num_hidden_layers
+    total = 0.0
+    if a.final_logit_softcapping and not st.liger:
+        total += 2.0 * st.micro_batch * seq * a.vocab_size
+    if a.attn_logit_softcapping and st.attn == "eager":
+        total += 2.0 * st.micro_batch * a.num_attention_heads * seq * seq * kept
+    return total
+
+
 def liger_saving(model: Model, seq: int, st: Setting) -> float:
     """Bytes Liger's SwiGLU does not keep: silu(gate) and silu(gate)*up, two bf16 MLP-sized tensors per
     kept layer. Fixed from the kernel's design rather than fitted: only two anchor rows use Liger."""
@@ -107,9 +151,31 @@ def liger_saving(model: Model, seq: int, st: Setting) -> float:
     return 4.0 * st.micro_batch * seq * kept * model.shape["intermediate"]
 
 
+# NF4 with double quantisation (bitsandbytes, QLoRA paper): 4 bits a weight, one 8-bit absmax per block of
+# 64 weights, and one fp32 absmax per 256 of those blocks.
+NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)
+
+
+def frozen_bytes(model: Model, load_in_4bit: bool = False) -> float:
+    """The frozen base weights: bf16, or NF4 for the layers' linear weights (embeddings, output head,
+    norms and biases stay bf16, as bitsandbytes leaves them)."""
+    if not load_in_4bit:
+        return 2.0 * (sum(quantizable_params(model)) + other_params(model))
+    weights, biases = quantizable_params(model)
+    return NF4_BYTES * weights + 2.0 * (biases + other_params(model))
+
+
+def dequant_workspace(model: Model) -> float:
+    """QLoRA computes in bf16: each 4-bit matrix is dequantised when used, the largest one at a time."""
+    return 2.0 * max(x * y for shapes in lora_modules(model).values() for x, y in shapes)
+
+
 def fixed_bytes(model: Model, setting: Setting) -> float:
-    base, lora = weight_counts(model, setting.lora_r, setting.lora_targets)
-    return 2.0 * base + 16.0 * lora  # bf16 base; fp32 LoRA weight + grad + 2 AdamW moments
+    _, lora = weight_counts(model, setting.lora_r, setting.lora_targets)
+    frozen = frozen_bytes(model, setting.load_in_4bit)
+    if setting.load_in_4bit:
+        frozen += dequant_workspace(model)
+    return frozen + 16.0 * lora  # fp32 LoRA weight + grad + 2 AdamW moments
 
 
 def anchor_rows(path: Path = ANCHORS) -> list[dict]:
@@ -142,8 +208,20 @@ def calibration() -> tuple:
 
 def peak_mib(model: Model, seq: int, setting: Setting, coef=None) -> float:
     coef = np.asarray(calibration() if coef is None else coef)
-    total = fixed_bytes(model, setting) + features(model, seq, setting) @ coef - liger_saving(model, seq, setting)
+    total = (fixed_bytes(model, setting) + features(model, seq, setting) @ coef - liger_saving(model, seq, setting)
+             + softcap_bytes(model, seq, setting))
     return float(total / MIB)
+
+
+@lru_cache(maxsize=1)
+def measured_models() -> frozenset:
+    return frozenset(r["registry"] for r in anchor_rows())
+
+
+def extrapolated(model: Model, setting: Setting) -> bool:
+    """True when no measured row backs the prediction: an architecture without anchor rows, or QLoRA
+    (every anchor is bf16 LoRA)."""
+    return model.name not in measured_models() or setting.load_in_4bit
 
 
 def longest_fit(model: Model, setting: Setting, cap_mb: int, step: int = 1, limit: int = 1 << 17) -> int:
@@ -168,7 +246,7 @@ def recipe_setting(model: Model, cfg: dict) -> Setting:
                    gradient_checkpointing=bool(cfg.get("gradient_checkpointing")),
                    liger=bool(cfg.get("liger_fused_linear_cross_entropy")),
                    micro_batch=int(cfg.get("micro_batch_size") or 1),
-                   lora_r=int(cfg["lora_r"]), lora_targets=targets)
+                   lora_r=int(cfg["lora_r"]), lora_targets=targets, load_in_4bit=bool(cfg.get("load_in_4bit")))
 
 
 def check_fits(model: Model, cfg: dict) -> str | None:
@@ -178,6 +256,10 @@ def check_fits(model: Model, cfg: dict) -> str | None:
     if model.cpu or not cap:
         return None
     setting = recipe_setting(model, cfg)
+    frozen = frozen_bytes(model, setting.load_in_4bit) / MIB
+    if frozen > cap and not setting.load_in_4bit:
+        return (f"{model.name}'s frozen bf16 weights alone need ~{frozen:,.0f} MiB, over the {cap:,} MB cap; "
+                f"--variant qlora loads them in 4 bits (~{frozen_bytes(model, True) / MIB:,.0f} MiB)")
     peak = peak_mib(model, int(cfg["sequence_len"]), setting)
     if peak <= cap:
         return None

@@ -2,8 +2,9 @@
 predicted peak of the paper-length recipe. A command-line face on recipes.memory.
 
 Examples:
-  python -m recipes.plan plan                    # all paper models, 46,000 MB
+  python -m recipes.plan plan                    # every GPU model (paper + successors), LoRA and QLoRA, 46,000 MB
   python -m recipes.plan plan llmjp-13b --cap-mb 24000
+  python -m recipes.plan plan successors --adapter qlora --json
   python -m recipes.plan --model calm2 --seq 1700 --attn eager --json
 """
 from __future__ import annotations
@@ -13,34 +14,49 @@ import json
 from dataclasses import replace
 
 from jaft.common import UsageError, choose
-from recipes.memory import SWITCHES, longest_fit, peak_mib, recipe_setting, switched
-from recipes.models import DEFAULT_CAP_MB, LEARNING_RATES, MODELS, PAPER_MODELS, get_model
+from recipes.memory import SWITCHES, extrapolated, longest_fit, peak_mib, recipe_setting, switched, weight_counts
+from recipes.models import DEFAULT_CAP_MB, GROUPS, LEARNING_RATES, MODELS, expand_models, get_model
+
+ADAPTERS = ("lora", "qlora")
+# What `just plan` shows without a model: every model a GPU trains (the paper's four, then the successors).
+GPU_MODELS = tuple(name for name, m in MODELS.items() if not m.cpu)
 
 STEP = 100  # lengths are reported in steps of 100 tokens, as the paper states them
 
 
-def paper_recipe(model_name: str) -> dict:
+def paper_recipe(model_name: str, variant: str | None = None) -> dict:
     """The model's paper-length recipe as `just render MODEL TASK 2e-4` writes it (the task does not change
     what memory depends on): the planner takes the LoRA rank, targets and micro-batch from it rather than
     from a copy of their defaults."""
     from prompts.tasks import TASKS
     from recipes.render import recipe_dict
     from recipes.runs import RunSpec
-    spec = RunSpec.parse(model_name, next(iter(TASKS)), next(iter(LEARNING_RATES)))
+    spec = RunSpec.parse(model_name, next(iter(TASKS)), next(iter(LEARNING_RATES)), variant)
     return recipe_dict(spec, base_model=spec.model.hub_id or "(local)")
 
 
-def plan_rows(models, cap_mb: int) -> list[dict]:
+def plan_rows(models, cap_mb: int, adapters=("lora",)) -> list[dict]:
+    """Per model and adapter: the longest length under each setting, the paper-length recipe's peak, the
+    base parameter count, and whether the numbers are `extrapolated` (no measured row backs them)."""
     rows = []
     for name in models:
         m = get_model(name)
-        cfg = paper_recipe(name)
-        base = recipe_setting(m, cfg)
-        row = {"model": name, "native_context": m.native_context, "paper_len": cfg["sequence_len"],
-               "paper_attn": base.attn, "paper_peak_mib": round(peak_mib(m, cfg["sequence_len"], base)),
-               "micro_batch": base.micro_batch, "lora_r": base.lora_r,
-               "longest": {label: longest_fit(m, switched(base, label), cap_mb, STEP) for label in SWITCHES}}
-        rows.append(row)
+        for adapter in adapters:
+            cfg = paper_recipe(name, "qlora" if adapter == "qlora" else None)
+            base = recipe_setting(m, cfg)
+            if (adapter == "lora") == base.load_in_4bit:
+                continue  # an entry whose plain recipe is QLoRA (calm3-22b) has no LoRA row
+            settings = {label: switched(base, label) for label in SWITCHES}
+            if m.facts.eager_only:  # soft-capped attention runs eager whatever the column says
+                settings = {label: replace(st, attn="eager") for label, st in settings.items()}
+            rows.append({
+                "model": name, "adapter": adapter, "native_context": m.native_context,
+                "base_params": weight_counts(m, base.lora_r, base.lora_targets)[0],
+                "paper_len": cfg["sequence_len"], "paper_attn": base.attn,
+                "paper_peak_mib": round(peak_mib(m, cfg["sequence_len"], base)),
+                "micro_batch": base.micro_batch, "lora_r": base.lora_r,
+                "extrapolated": extrapolated(m, base), "eager_only": m.facts.eager_only,
+                "longest": {label: longest_fit(m, st, cap_mb, STEP) for label, st in settings.items()}})
     return rows
 
 
@@ -55,9 +71,14 @@ def show(rows: list[dict], cap_mb: int) -> str:
     for r in rows:
         fits = "fits" if r["paper_peak_mib"] <= cap_mb else "OVER the cap"
         cells = [f"{v:,}" + (" ✓" if v >= r["native_context"] else "") for v in r["longest"].values()]
-        lines.append(f"| {r['model']} | {r['native_context']:,} | " + " | ".join(cells) +
-                     f" | {r['paper_len']:,}, {r['paper_attn']}, {r['paper_peak_mib']:,} MiB ({fits}) |")
-    lines += ["", "✓: the model's native context fits."]
+        name = r["model"] + (" (QLoRA)" if r.get("adapter") == "qlora" else "")
+        name += " ‡" if r.get("eager_only") else ""
+        lines.append(f"| {name} | {r['native_context']:,} | " + " | ".join(cells) +
+                     f" | {r['paper_len']:,}, {r['paper_attn']}, {r['paper_peak_mib']:,} MiB ({fits})"
+                     + (", extrapolated" if r.get("extrapolated") else "") + " |")
+    lines += ["", "✓: the model's native context fits. extrapolated: no measured peak of this architecture (or "
+              "of QLoRA) backs the prediction; the planner's constants come from the paper models' H100 rows.",
+              "‡: attention soft-capping (Gemma-2) runs eager in every column: SDPA would drop the cap."]
     return "\n".join(lines)
 
 
@@ -65,11 +86,19 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["plan"]:
         ap = argparse.ArgumentParser(prog="just plan", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-        ap.add_argument("model", nargs="?", help=f"one of {', '.join(MODELS)} (default: the paper's four)")
+        ap.add_argument("model", nargs="?", help=f"one of {', '.join(MODELS)}, or a group ({', '.join(GROUPS)}) "
+                                                 "(default: every GPU model)")
         ap.add_argument("--cap-mb", type=int, default=DEFAULT_CAP_MB)
+        ap.add_argument("--adapter", default="both", help="lora, qlora or both (default)")
         ap.add_argument("--json", action="store_true")
         args = ap.parse_args(argv[1:])
-        rows = plan_rows([choose("model", args.model, MODELS)] if args.model else PAPER_MODELS, args.cap_mb)
+        if args.cap_mb < 1:
+            raise UsageError(f"--cap-mb must be at least 1, got {args.cap_mb}")
+        adapter = choose("adapter", args.adapter, (*ADAPTERS, "both"))
+        adapters = ADAPTERS if adapter == "both" else (adapter,)
+        names = (expand_models([args.model]) if args.model in GROUPS
+                 else [choose("model", args.model, MODELS)] if args.model else GPU_MODELS)
+        rows = plan_rows(names, args.cap_mb, adapters)
         print(json.dumps(rows, indent=2) if args.json else show(rows, args.cap_mb))
         return 0
     ap = argparse.ArgumentParser(prog="python -m recipes.plan", description=__doc__,
@@ -81,6 +110,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--micro-batch", type=int, help="default: the model's paper recipe's")
     ap.add_argument("--lora-r", type=int, help="default: the model's paper recipe's")
     ap.add_argument("--liger", action="store_true")
+    ap.add_argument("--qlora", action="store_true", help="4-bit NF4 base weights")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     model = get_model(args.model)
@@ -90,9 +120,13 @@ def main(argv: list[str]) -> int:
             raise UsageError(f"{flag} must be positive, got {value}")
     base = recipe_setting(model, paper_recipe(model.name))
     setting = replace(base, attn=attn, gradient_checkpointing=args.gradient_checkpointing, liger=args.liger,
-                      micro_batch=args.micro_batch or base.micro_batch, lora_r=args.lora_r or base.lora_r)
+                      micro_batch=args.micro_batch or base.micro_batch, lora_r=args.lora_r or base.lora_r,
+                      load_in_4bit=args.qlora or base.load_in_4bit)
     peak = peak_mib(model, args.seq, setting)
-    print(json.dumps({"peak_mib": round(peak)}) if args.json else f"{model.name}: ~{peak:,.0f} MiB")
+    label = extrapolated(model, setting)
+    print(json.dumps({"peak_mib": round(peak), "extrapolated": label,
+                      "base_params": weight_counts(model, setting.lora_r, setting.lora_targets)[0]})
+          if args.json else f"{model.name}: ~{peak:,.0f} MiB" + (" (extrapolated)" if label else ""))
     return 0
 
 

@@ -10,11 +10,13 @@ import yaml
 
 from jaft.common import atomic_write_text
 from jaft.common import UsageError
+from recipes.axolotl_keys import check_key, check_values
+from recipes.gate import GATE_DIR
 from recipes.runs import DEFAULT_SEED, RunSpec
 from recipes.models import DEFAULT_CAP_MB
 
 HERE = Path(__file__).parent
-# Choices the paper does not state: Axolotl's LoRA-example conventions (README, "conventions").
+# Choices the paper does not state: Axolotl's LoRA-example conventions (docs/scoring.md, "conventions").
 DEFAULTS = {
     "lora": {"r": 16, "alpha": 32, "dropout": 0.05},
     "num_epochs": 10,
@@ -44,7 +46,7 @@ def base_model_path(spec: RunSpec) -> str:
     if spec.model.hub_id:
         return spec.model.hub_id
     from recipes.tiny import ensure_tiny
-    return str(ensure_tiny())
+    return str(ensure_tiny(spec.model.name))
 
 
 def recipe_dict(spec: RunSpec, *, epochs: int | None = None, cap_mb: int = DEFAULT_CAP_MB,
@@ -54,6 +56,10 @@ def recipe_dict(spec: RunSpec, *, epochs: int | None = None, cap_mb: int = DEFAU
     plugins = ["recipes.vram_cap.VramCapPlugin", "recipes.whole_epochs.WholeEpochsPlugin"]
     if spec.liger:
         plugins.append("axolotl.integrations.liger.LigerPlugin")
+    gate = {}
+    if spec.trial is not None:  # a tuning trial: each epoch waits for the tuner's verdict (prune or go on)
+        plugins.append("recipes.epoch_gate.EpochGatePlugin")
+        gate = {"epoch_gate_dir": str(run_dir / GATE_DIR)}
     context = {
         **DEFAULTS,
         "lora": {**DEFAULTS["lora"], "targets": list(spec.model.lora_targets)},
@@ -67,8 +73,10 @@ def recipe_dict(spec: RunSpec, *, epochs: int | None = None, cap_mb: int = DEFAU
         "num_epochs": epochs or DEFAULTS["num_epochs"],
         "learning_rate": spec.learning_rate,
         "seed": spec.seed,
-        # bf16 on GPUs as the paper's models ship; the CPU-only tiny model trains in fp32.
-        "bf16": False if spec.model.cpu else "auto",
+        # bf16 on GPUs as the paper's models ship (QLoRA computes in bf16); the CPU-only tiny models train in fp32.
+        "bf16": False if spec.model.cpu else (True if spec.load_in_4bit else "auto"),
+        "adapter": "qlora" if spec.load_in_4bit else "lora",
+        "load_in_4bit": spec.load_in_4bit,
         "attn_implementation": spec.attn_implementation,
         "gradient_checkpointing": spec.gradient_checkpointing,
         "liger": spec.liger,
@@ -77,7 +85,7 @@ def recipe_dict(spec: RunSpec, *, epochs: int | None = None, cap_mb: int = DEFAU
         "vram_cap_mb": cap_mb,
     }
     cfg = yaml.safe_load(ENV.get_template("recipe.yaml.j2").render(**context))
-    return {**cfg, **spec.model.recipe_overrides}
+    return {**cfg, **gate, **spec.model.recipe_overrides}
 
 
 # Keys a command-line argument owns: a `--set` of one would train with a value that the run id, run.json
@@ -94,6 +102,7 @@ OWNED_KEYS = {
     "vram_cap_mb": "--cap-mb",
     "deepspeed": "--deepspeed",
     "seed": "--seed",
+    "epoch_gate_dir": "--trial (a `just tune` trial's run folder)",
 }
 
 
@@ -107,11 +116,13 @@ def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
         if key in OWNED_KEYS:
             raise UsageError(f"--set {key} is refused: {key} is given by {OWNED_KEYS[key]}, "
                              f"so that the run id and run.json say what it trains with")
+        check_key(key)  # a key Axolotl does not know would be written and silently ignored
         try:
             cfg[key] = yaml.safe_load(value)
         except yaml.YAMLError as e:
             raise UsageError(f"bad --set '{item}': the value is not valid YAML "
                              f"({getattr(e, 'problem', None) or type(e).__name__})") from None
+    check_values(cfg)
     return cfg
 
 
@@ -127,6 +138,7 @@ def option_args(*, epochs=None, overrides=(), deepspeed=None, cap_mb=None) -> li
 def header(spec: RunSpec, options: list[str]) -> str:
     args = [spec.model.name, spec.task.name, spec.lr] + (["--variant", spec.variant] if spec.variant else [])
     args += ["--seed", str(spec.seed)] if spec.seed != DEFAULT_SEED else []
+    args += ["--trial", str(spec.trial)] if spec.trial is not None else []
     line = " ".join(shlex.quote(a) for a in args + list(options))
     return (f"# jaft run {spec.id}: written by `just render {line}`\n"
             f"# train it with `just train {line}` (do not edit: re-render instead)\n")

@@ -1,8 +1,9 @@
 """Resume only what matches: the options that define a run are recorded in run.json (`identity`) and must
 be the same before Axolotl may continue from a run's checkpoints; incomplete checkpoints are set aside.
 
-Example: `just train tiny marc 2e-4 --set seed=7` on a run interrupted with seed 42 is refused:
-  error: run tiny-marc-lr2e-4 has checkpoints trained with seed 42; this command gives seed 7 ...
+Example: `just train tiny marc 2e-4 --set lora_r=8` on a run interrupted with lora_r 16 is refused:
+  error: run tiny-marc-lr2e-4 has checkpoints trained with lora_r 16; this command gives lora_r 8: resuming ...
+(`--seed 7` is no such case: another seed is a run of its own, `tiny-marc-lr2e-4-s7`.)
 """
 from __future__ import annotations
 

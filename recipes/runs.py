@@ -26,6 +26,30 @@ def parse_seed(value) -> int:
     return seed
 
 
+def parse_trial_lr(value) -> str:
+    """A tuning trial's learning rate (`just tune`): any positive number, written with 3 significant digits
+    ('3.16e-05'), the spelling its run.json and the report show; a paper rate keeps the paper's spelling."""
+    try:
+        return parse_lr(str(value))
+    except UsageError:
+        pass
+    try:
+        lr = float(str(value))
+    except ValueError:
+        lr = -1.0
+    if not 0 < lr < 1:
+        raise UsageError(f"bad trial learning rate '{value}'; expected a number between 0 and 1, e.g. 3.2e-5")
+    return f"{lr:.3g}"
+
+
+def parse_trial(value) -> int | None:
+    if value is None:
+        return None
+    if not str(value).isdigit():
+        raise UsageError(f"bad trial number '{value}'; expected a whole number from 0, e.g. 3")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class RunSpec:
     model: Model
@@ -33,16 +57,21 @@ class RunSpec:
     lr: str
     variant: str | None = None
     seed: int = DEFAULT_SEED
+    trial: int | None = None  # a trial of `just tune` (pipeline/tune.py): any lr, id `-tune-<trial>`
 
     @classmethod
-    def parse(cls, model: str, task: str, lr: str, variant: str | None = None, seed=None) -> "RunSpec":
+    def parse(cls, model: str, task: str, lr: str, variant: str | None = None, seed=None,
+              trial=None) -> "RunSpec":
         """Validate every name first, so that a typo writes nothing."""
-        return cls(get_model(model), get_task(task), parse_lr(lr), parse_variant(variant), parse_seed(seed))
+        trial = parse_trial(trial)
+        rate = parse_lr(lr) if trial is None else parse_trial_lr(lr)
+        return cls(get_model(model), get_task(task), rate, parse_variant(variant), parse_seed(seed), trial)
 
     @property
     def id(self) -> str:
-        """`<model>-<task>-lr<lr>[-<variant>][-s<seed>]`: the default seed keeps the paper-grid ids."""
-        base = f"{self.model.name}-{self.task.name}-lr{self.lr}"
+        """`<model>-<task>-lr<lr>[-<variant>][-s<seed>]`: the default seed keeps the paper-grid ids. A tuning
+        trial is `<model>-<task>-tune-<trial>[-<variant>][-s<seed>]` (its lr is in run.json)."""
+        base = f"{self.model.name}-{self.task.name}-" + (f"lr{self.lr}" if self.trial is None else f"tune-{self.trial}")
         base = f"{base}-{self.variant}" if self.variant else base
         return base if self.seed == DEFAULT_SEED else f"{base}-s{self.seed}"
 
@@ -52,7 +81,7 @@ class RunSpec:
 
     @property
     def learning_rate(self) -> float:
-        return LEARNING_RATES[self.lr]
+        return LEARNING_RATES[self.lr] if self.lr in LEARNING_RATES else float(self.lr)
 
     @property
     def full(self) -> bool:
@@ -61,7 +90,7 @@ class RunSpec:
     @property
     def sequence_len(self) -> int:
         """The paper gives train lengths for XL-Sum only (1,700 for 7B, 1,024 for 13B); jaft applies the
-        same per-model length to MARC-ja and JSQuAD, whose rows nearly all fit (README: conventions)."""
+        same per-model length to MARC-ja and JSQuAD, whose rows nearly all fit (docs/scoring.md: conventions)."""
         if self.full:
             return self.model.native_context
         if self.variant and self.variant.startswith("len"):
@@ -71,8 +100,16 @@ class RunSpec:
     @property
     def attn_implementation(self) -> str:
         # The paper's setting is plain eager attention (what limits 7B to ~1,700 tokens under the cap);
-        # for 13B models eager does not fit 1,024 tokens under the cap, so their entry says sdpa.
+        # for 13B models eager does not fit 1,024 tokens under the cap, so their entry says sdpa. Soft-capped
+        # attention (Gemma-2) is eager only: SDPA would silently drop the cap (recipes/architecture.py).
+        if self.model.facts.eager_only:
+            return "eager"
         return "sdpa" if self.full else self.model.paper_attn
+
+    @property
+    def load_in_4bit(self) -> bool:
+        """QLoRA: by `--variant qlora`, or because the entry's plain recipe is QLoRA (calm3-22b)."""
+        return self.variant == "qlora" or self.model.adapter == "qlora"
 
     @property
     def gradient_checkpointing(self) -> bool:

@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 from jaft.common import UsageError, choose, follow_umask
-from recipes import manifest, resume
+from recipes import manifest, resume, tracking
 from recipes.cost import Meter
+from recipes.gate import stopped_at
 from recipes.lock import RunLock
 from recipes.render import base_model_path, build_recipe, option_args, write_recipe
 from recipes.rows import SPLITS, fit_run_rows, load_tokenizer, write_run_data
@@ -68,20 +69,20 @@ def refuse_finished(spec: RunSpec) -> UsageError:
 
 
 def train(spec: RunSpec, *, force: bool = False, epochs: int | None = None, overrides=(),
-          deepspeed: str | None = None, cap_mb: int | None = None) -> int:
+          deepspeed: str | None = None, cap_mb: int | None = None, track: str | None = None) -> int:
     """Train one run; returns Axolotl's exit code, or raises Interrupted when a signal stopped it. A finished
     run is refused unless `force`; a run another train or eval holds (its lock) is refused, `force` or not."""
     lock = RunLock(spec.dir)
     try:
         lock.acquire_if_present()  # a busy run is refused at once, not after minutes of checks
         return _train_locked(spec, lock, force=force, epochs=epochs, overrides=overrides, deepspeed=deepspeed,
-                             cap_mb=cap_mb)
+                             cap_mb=cap_mb, track=track)
     finally:
         lock.release()
 
 
 def _train_locked(spec: RunSpec, lock: RunLock, *, force: bool, epochs: int | None, overrides,
-                  deepspeed: str | None, cap_mb: int | None) -> int:
+                  deepspeed: str | None, cap_mb: int | None, track: str | None = None) -> int:
     state = {} if force else manifest.read(spec.dir)  # --force starts clean, even from a damaged run.json
     if state.get("status") == "finished":
         raise refuse_finished(spec)
@@ -91,6 +92,7 @@ def _train_locked(spec: RunSpec, lock: RunLock, *, force: bool, epochs: int | No
     base_model = base_model_path(spec)
     cfg = build_recipe(spec, force=force, epochs=epochs, overrides=overrides, deepspeed=deepspeed,
                        cap_mb=cap_mb, base_model=base_model)
+    cfg.update(tracking.recipe_keys(track, spec.id))  # --track: Axolotl's own MLflow / W&B integration
     # Fitting reads and checks the data: a broken file fails here, before the run folder is touched.
     print(f"[jaft] {spec.id}: fitting rows into sequence_len {cfg['sequence_len']}", file=sys.stderr)
     try:
@@ -125,9 +127,18 @@ def _train_locked(spec: RunSpec, lock: RunLock, *, force: bool, epochs: int | No
         dataset=provenance(spec.task.name), prompt_template=spec.task.template_file,
         prompt_template_sha256=spec.task.template_hash, **manifest.effective(recipe),
         rows=rows, versions=manifest.versions(), status="running", resumed=resumed, started=manifest.now(),
-        identity=wanted, error=None,
+        identity=wanted, error=None, **({"trial": spec.trial} if spec.trial is not None else {}),
     )
-    return launch(spec, cfg, recipe, resumed, lock)
+    # --- tracking (recipes/tracking.py): the tracker run, reused on resume, recorded in run.json
+    try:
+        track_env, tracked = tracking.start_train(spec.dir, manifest.read(spec.dir), cfg, track)
+    except Exception as e:  # noqa: BLE001 - e.g. an unreachable MLflow server: nothing started, said in one line
+        why = f"--track {track}: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+        record(spec, status="failed", error=why)
+        raise UsageError(f"{spec.id}: {why}") from None
+    if tracked:
+        manifest.update(spec.dir, tracking=tracked)
+    return launch(spec, cfg, recipe, resumed, lock, track_env=track_env, track=track)
 
 
 def record(spec: RunSpec, **fields) -> bool:
@@ -142,7 +153,13 @@ def record(spec: RunSpec, **fields) -> bool:
         return False
 
 
-def launch(spec: RunSpec, cfg: dict, recipe: Path, resumed: bool, lock: RunLock) -> int:
+def _end_tracking(spec: RunSpec, cost: dict, track: str | None) -> None:
+    if track:
+        tracking.after_train(spec.dir, {**manifest.read(spec.dir), "cost": cost}, track)
+
+
+def launch(spec: RunSpec, cfg: dict, recipe: Path, resumed: bool, lock: RunLock, *, track_env: dict | None = None,
+           track: str | None = None) -> int:
     """Run Axolotl under supervision (recipes.supervise) and record how it ended."""
     cmd = axolotl_command(recipe)
     print(f"[jaft] {spec.id}: {' '.join(cmd)}" + (" (resuming)" if resumed else ""), file=sys.stderr)
@@ -162,11 +179,16 @@ def launch(spec: RunSpec, cfg: dict, recipe: Path, resumed: bool, lock: RunLock)
             oom.append(line)
 
     try:
-        code, signum = run_training(cmd, private_env(), on_line, spec.dir, keep_fds=(lock.fd,))
+        env = {k: v for k, v in {**private_env(), **(track_env or {})}.items() if v is not None}
+        code, signum = run_training(cmd, env, on_line, spec.dir, keep_fds=(lock.fd,))
     finally:
         log.close()
         follow_umask(spec.dir)  # safetensors saves every checkpoint's weights 0600
     cost = meter.stop()
+    try:
+        _end_tracking(spec, cost, track)
+    except Exception as e:  # noqa: BLE001 - a tracker that fails never fails the training it watched
+        print(f"warning: {spec.id}: tracking: {type(e).__name__}: {str(e).splitlines()[0][:200]}", file=sys.stderr)
     if signum is not None:
         name = signal.Signals(signum).name
         record(spec, status="interrupted", error=f"stopped by {name}", cost=cost, cost_session=None)
@@ -174,6 +196,13 @@ def launch(spec: RunSpec, cfg: dict, recipe: Path, resumed: bool, lock: RunLock)
               file=sys.stderr)
         raise Interrupted(signum)
     done = manifest.checkpoints(spec.dir)
+    pruned = stopped_at(spec.dir) if spec.trial is not None else None
+    if code == 0 and pruned is not None and len(done) >= pruned:  # `just tune` stopped it (recipes/gate.py)
+        if not record(spec, status="pruned", finished=manifest.now(), epochs_saved=len(done), cost=cost,
+                      cost_session=None):
+            return 1
+        print(f"[jaft] {spec.id}: pruned by the tuner after epoch {pruned}", file=sys.stderr)
+        return 0
     if code == 0 and len(done) >= int(cfg["num_epochs"]):
         if not record(spec, status="finished", finished=manifest.now(), epochs_saved=len(done), cost=cost,
                       cost_session=None):

@@ -17,7 +17,7 @@ from jaft.common import atomic_write_json, atomic_write_text
 from jaft.common import UsageError
 from recipes.runs import runs_root
 from report import collect, comparison, cost, examples, intervals, provenance, publish, results as results_file
-from report import significance, tables
+from report import significance, tables, tune
 
 
 def main(argv: list[str]) -> int:
@@ -45,16 +45,22 @@ def main(argv: list[str]) -> int:
         if key in results and results[key].run_dir == failure.run_dir:  # its scores predate the failure
             warnings.append(f"{failure.run_dir}/scores.json: the run failed since it was scored; left out")
             del results[key]
+    tuned = {k: r for k, r in results.items() if r.lr == collect.TUNED}  # `just tune` studies: own column
+    results = {k: r for k, r in results.items() if r.lr != collect.TUNED}
+    studies = tune.views(root, results, tuned, warnings)
     warnings = list(dict.fromkeys(warnings))  # a damaged run.json is met by both collect and failures
     for warning in warnings:
         print(f"[jaft report] warning: {warning}", file=sys.stderr)
-    if not results:
+    if not results and not tuned:
         print(f"[jaft report] no scored runs under {root}: tables are all '–' "
               f"(train with `just train`, score with `just eval`)", file=sys.stderr)
-    built = [tables.build(name, results, failed) for name in tables.specs()]
+    built = [tables.build(name, results, failed, tuned) for name in tables.specs()]
     with publish.staged(args.out, args.force) as out:  # written aside, moved into place whole
         write_report(out, built, results, failed, warnings, args)
-    print(f"[jaft report] {len(results)} scored runs -> {args.out}/ (table3/5/6 .md/.tex, comparison.md, "
+        if studies:
+            write_tune(out, studies, args)
+    print(f"[jaft report] {len(results)} scored runs" + (f" and {len(studies)} tuning studies" if studies else "")
+          + f" -> {args.out}/ (table3/5/6 .md/.tex, comparison.md, "
           f"intervals.md, significance.md, cost.md, results.csv/.json, plots, README.md)", file=sys.stderr)
     for table in built:
         print(tables.to_markdown(table, args.select))
@@ -68,9 +74,11 @@ def write_report(out: Path, built: list, results: dict, failed: dict, warnings: 
     atomic_write_text(out / "comparison.md", comparison.to_markdown(built))
     # Per-example scores, read once from each cell's predictions: intervals, significance, error bars.
     scores = {table.name: examples.table_scores(table) for table in built}
-    cell_intervals = {table.name: intervals.cell_intervals(table, scores[table.name]) for table in built}
+    clusters = {table.name: examples.table_clusters(table) for table in built}  # JSQuAD: paragraphs
+    cell_intervals = {table.name: intervals.cell_intervals(table, scores[table.name], clusters[table.name])
+                      for table in built}
     atomic_write_text(out / "intervals.md", intervals.to_markdown(built, args.select, cell_intervals))
-    atomic_write_text(out / "significance.md", significance.to_markdown(built, scores))
+    atomic_write_text(out / "significance.md", significance.to_markdown(built, scores, clusters))
     atomic_write_text(out / "cost.md", cost.to_markdown(results, args.select))
     atomic_write_text(out / "results.csv", results_file.to_csv(results))
     atomic_write_json(out / "results.json", results_file.to_json(results))
@@ -87,6 +95,15 @@ def write_report(out: Path, built: list, results: dict, failed: dict, warnings: 
                 warnings.append(f"{result.run_dir}: no loss plot ({type(e).__name__}: {e})")
                 print(f"[jaft report] warning: {warnings[-1]}", file=sys.stderr)
     atomic_write_text(out / "README.md", provenance.to_markdown(built, args.select, results, warnings, failed))
+
+
+def write_tune(out: Path, studies: list, args) -> None:
+    """tune.md and one plot per study (only when the runs folder has a `just tune` study)."""
+    if not args.no_plots:
+        for view in studies:
+            if tune.plot(view, out / f"tune_{view.name}.png"):
+                view.plot = f"tune_{view.name}.png"
+    atomic_write_text(out / "tune.md", tune.to_markdown(studies))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from recipes import DEFAULT_SEED, read_manifest
 from recipes.models import LEARNING_RATES, MODELS
 
 SELECT = {"task-metric": "best", "val-loss": "best_by_val_loss"}
+TUNED = "tuned"  # the lr of a `just tune` study's result (runs/<study>/scores.json; its rate is `tuned_lr`)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ class Result:
     @property
     def cost(self) -> dict:
         return self.run.get("cost") or {}
+
+    @property
+    def tuned_lr(self) -> str | None:
+        """The learning rate `just tune` found, for a `tuned` result."""
+        return self.scores.get("tuned_lr")
 
     @property
     def epoch(self) -> int:
@@ -72,7 +78,7 @@ def load(path: Path, select: str) -> Result | str:
         model, task, lr = s["model"], s["task"], s["lr"]
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
         return f"{path}: malformed scores file ({type(e).__name__}: {e}); left out"
-    if model not in MODELS or task not in TASKS or lr not in LEARNING_RATES:
+    if model not in MODELS or task not in TASKS or (lr not in LEARNING_RATES and lr != TUNED):
         return f"{path}: unknown model/task/lr ({model}, {task}, {lr}); left out"
     best = s.get(SELECT[select])
     if not best:
@@ -154,9 +160,9 @@ class Failure:
     error: str
 
 
-RUN_ID = re.compile(r"(?P<model>.+?)-(?P<task>" + "|".join(map(re.escape, TASKS)) + r")-lr(?P<lr>"
-                    + "|".join(map(re.escape, LEARNING_RATES)) + r")(?:-(?P<variant>len\d+|full))?"
-                    r"(?:-s(?P<seed>\d+))?")
+RUN_ID = re.compile(r"(?P<model>.+?)-(?P<task>" + "|".join(map(re.escape, TASKS)) + r")-(?:lr(?P<lr>"
+                    + "|".join(map(re.escape, LEARNING_RATES)) + r")|tune-(?P<trial>\d+))"
+                    r"(?:-(?P<variant>len\d+|full))?(?:-s(?P<seed>\d+))?")
 
 
 def failures(runs_root: Path) -> tuple[dict[tuple, Failure], list[str]]:
@@ -171,6 +177,8 @@ def failures(runs_root: Path) -> tuple[dict[tuple, Failure], list[str]]:
         if run.get("status") != "failed":
             continue
         parsed = RUN_ID.fullmatch(str(run.get("run_id", path.parent.name)))
+        if run.get("trial") is not None or (parsed and parsed["trial"]):
+            continue  # a tuning trial: its study's tune.md lists it
         model = run.get("model") or (parsed and parsed["model"])
         task = run.get("task") or (parsed and parsed["task"])
         lr = run.get("lr") or (parsed and parsed["lr"])

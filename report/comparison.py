@@ -1,12 +1,22 @@
-"""reports/comparison.md: the paper's value, ours and the difference, cell by cell; then what to check before
-trusting a cell: each cell's diagnostics (labels not found, answers at the token cap, summaries never closed)
-and rows whose learning rates gave identical predictions (in our runs) or identical numbers (in the paper)."""
+"""reports/comparison.md: the paper's value, ours and the difference, cell by cell; each cell on today's
+leaderboards' metrics beside the successor models' published scores (report/leaderboards.yaml); then what to
+check before trusting a cell: each cell's diagnostics (labels not found, answers at the token cap, summaries
+never closed) and rows whose learning rates gave identical predictions (in our runs) or identical numbers (in
+the paper)."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
+
+from eval.metrics import LEADERBOARD_METRICS
 from eval.predictions import load_for_scoring
 from jaft.common import DataError
+from prompts.tasks import TASKS
 from recipes.runs import DEFAULT_SEED
 from report.tables import DASH, LRS, fmt, label_of, paper_values
+
+LEADERBOARDS = Path(__file__).parent / "leaderboards.yaml"
 
 
 def paper_cell(paper: dict, table, row, lr: str) -> tuple | None:
@@ -33,6 +43,79 @@ def paper_vs_ours(tables: list, paper: dict) -> list[str]:
                     diff = "/".join(f"{o - p:+.{d}f}" for o, p in zip(cell.values, theirs))
                 lines.append(f"| {label_of(row)} | {lr} | {fmt(theirs, d)} | {cell.text} | {diff} |")
         lines.append("")
+    return lines
+
+
+def leaderboard_values() -> dict:
+    return yaml.safe_load(LEADERBOARDS.read_text(encoding="utf-8"))
+
+
+def published(data: dict, model: str, task: str, metric: str) -> tuple[float, dict] | None:
+    """(value, its source's entry for the task) when the leaderboard data has `model`'s `task` on `metric`."""
+    entry = data["scores"].get(model) or {}
+    source = data["sources"].get(entry.get("source"), {})
+    how = source.get("tasks", {}).get(task, {})
+    if entry.get(task) is None or how.get("metric") != metric:
+        return None
+    return float(entry[task]), how
+
+
+def ours_on_leaderboard_metrics(tables: list, data: dict) -> list[str]:
+    """Each filled cell's selected epoch on the leaderboard metrics its task has, the published value of the
+    same model beside it where the data has one."""
+    lines = ["| Table | Row | lr | epoch | metric | ours | published (base model, few-shot) |",
+             "|---|---|---|---|---|---:|---:|"]
+    found = False
+    for table in tables:
+        names = [m for m in TASKS[table.task].metrics if m in LEADERBOARD_METRICS]
+        for row in table.rows:
+            for lr, cell in zip(LRS, row.cells):
+                if not cell.results:
+                    continue
+                epochs = ", ".join(str(r.epoch) for r in cell.results)
+                for name in names:
+                    values = [r.metrics.get(name) for r in cell.results]
+                    ours = (f"{sum(values) / len(values):.4f}" + (f" (n={len(values)})" if len(values) > 1 else "")
+                            if all(v is not None for v in values) else DASH)
+                    theirs = published(data, row.model, table.task, name)
+                    lines.append(f"| {table.name} | {label_of(row)} | {lr} | {epochs} | {name} | {ours} | "
+                                 f"{DASH if theirs is None else f'{theirs[0]:.4f}'} |")
+                    found = True
+    if not found:
+        lines.append(f"| {DASH} | {DASH} | {DASH} | {DASH} | {DASH} | {DASH} | {DASH} |")
+    return lines + [""]
+
+
+def published_scores(data: dict) -> list[str]:
+    lines = ["| model | hub id | kind | task | metric | published | setting | tool | split | source |",
+             "|---|---|---|---|---|---:|---|---|---|---|"]
+    for model, entry in data["scores"].items():
+        source = data["sources"][entry["source"]]
+        for task, how in source["tasks"].items():
+            if entry.get(task) is None:
+                continue
+            lines.append(f"| {model} | {entry['hub_id']} | {entry['kind']} | {task} | {how['metric']} | "
+                         f"{float(entry[task]):.4f} | {how['setting']} | {how['tool']} | {how['split']} | "
+                         f"[{source['name']}]({source['url']}), commit {source['commit'][:7]}, {source['date']} |")
+    return lines + [""]
+
+
+def leaderboards(tables: list) -> list[str]:
+    data = leaderboard_values()
+    lines = ["## Beside today's leaderboards", "",
+             "Our fine-tuned cells on the metrics today's Japanese leaderboards report, each computed as its "
+             "source does (docs/leaderboard-metrics.md): " + "; ".join(f"`{k}`: {v}" for k, v in
+                                                                     LEADERBOARD_METRICS.items()) + ".", "",
+             "**Not like-for-like.** A published number is a *base* model prompted with a few solved examples "
+             "(JSQuAD 4-shot, XL-Sum 1-shot) in the leaderboard's own prompt; ours is that model fine-tuned "
+             "with LoRA on the task, answering in the paper's prompt. JSQuAD: both on JGLUE's dev split "
+             "(4,442 questions). XL-Sum: the leaderboard scores mkshing/xlsum_ja's test split, jaft "
+             "csebuetnlp/xlsum's Japanese test split, and the leaderboard reports a bootstrap median where "
+             "jaft reports the plain mean. A model not in the data has no published value (–).", "",
+             "### Ours, each cell's selected epoch", ""]
+    lines += ours_on_leaderboard_metrics(tables, data)
+    lines += ["### Published (report/leaderboards.yaml)", ""]
+    lines += published_scores(data)
     return lines
 
 
@@ -119,6 +202,7 @@ def to_markdown(tables: list) -> str:
              "Difference = ours − paper, in each table's unit (percentage points for Tables 3 and 5, "
              "ROUGE-1 for Table 6). Rows outside the paper have no paper value.", ""]
     lines += paper_vs_ours(tables, paper)
+    lines += leaderboards(tables)
     lines += diagnostics(tables)
     lines += identical_rows(tables, paper)
     return "\n".join(lines)

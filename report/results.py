@@ -2,9 +2,10 @@
 spreadsheet, pandas (`pd.read_csv("reports/results.csv")`) or another harness.
 
 Metrics are fractions as scores.json holds them (the tables scale them); a metric the task does not have is
-empty. `selected_task_metric` / `selected_val_loss` mark the epoch each selection rule picks (the cell of
-`just report` / `just report --select val-loss`). `eval_*` is that epoch's evaluation; `cost_*` is the run's
-training cost (run.json), the same on each of its rows.
+empty, as is a leaderboard metric (llmjp_char_f1, lmeval_rouge2, marc_loglik_accuracy) of an epoch scored
+before jaft computed it. `selected_task_metric` / `selected_val_loss` mark the epoch each selection rule
+picks (the cell of `just report` / `just report --select val-loss`). `eval_*` is that epoch's evaluation;
+`cost_*` is the run's training cost (run.json), the same on each of its rows.
 """
 from __future__ import annotations
 

@@ -25,18 +25,31 @@ ALPHA = 0.05
 CHUNK = 500  # resamples drawn at a time: bounded memory on the paper's 5,654 MARC-ja examples
 
 
-def resampled_means(scores: np.ndarray, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
+def resampled_means(scores: np.ndarray, resamples: int = RESAMPLES, seed: int = SEED,
+                    clusters=None) -> np.ndarray:
     """Bootstrap means of each row of `scores` (cells × examples) over the SAME resampled example ids:
     (cells × resamples). Each resample's ids become counts per example, so every cell's mean is one matrix
-    product; the difference of two rows is then the bootstrap of the paired per-example differences."""
-    n = scores.shape[1]
+    product; the difference of two rows is then the bootstrap of the paired per-example differences.
+
+    `clusters` (one label per example): whole clusters are resampled (JSQuAD: every question of a paragraph
+    together), each resample's mean being its examples' total over their count; without, each example is
+    its own cluster and this is the plain bootstrap."""
+    if clusters is None:
+        sums, sizes = scores, np.ones(scores.shape[1])
+    else:
+        order: dict = {}  # clusters numbered by first appearance: singletons keep the examples' order
+        index = np.array([order.setdefault(c, len(order)) for c in clusters])
+        sums = np.zeros((scores.shape[0], index.max() + 1))
+        np.add.at(sums.T, index, scores.T)
+        sizes = np.bincount(index).astype(float)
+    n = sums.shape[1]
     rng = np.random.default_rng(seed)
     out = []
     for k in range(0, resamples, CHUNK):
         m = min(CHUNK, resamples - k)
         ids = rng.integers(0, n, size=(m, n))
         counts = np.bincount((np.arange(m)[:, None] * n + ids).ravel(), minlength=m * n).reshape(m, n)
-        out.append(scores @ counts.T / n)
+        out.append(sums @ counts.T / (counts @ sizes))
     return np.concatenate(out, axis=1)
 
 
@@ -52,12 +65,13 @@ def summarize(diff: float, means: np.ndarray, level: float = 0.95) -> tuple[floa
 
 
 def paired_bootstrap(a, b, resamples: int = RESAMPLES, seed: int = SEED,
-                     level: float = 0.95) -> tuple[float, float, float, float]:
-    """(mean of a − b, low, high, two-sided p) over paired per-example scores `a`, `b` (same order)."""
+                     level: float = 0.95, clusters=None) -> tuple[float, float, float, float]:
+    """(mean of a − b, low, high, two-sided p) over paired per-example scores `a`, `b` (same order),
+    resampling whole `clusters` when given (one label per example)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.size == 0 or a.shape != b.shape:
         raise ValueError(f"need two equally long, non-empty score lists; got {a.shape} and {b.shape}")
-    means = resampled_means(np.vstack([a, b]), resamples, seed)
+    means = resampled_means(np.vstack([a, b]), resamples, seed, clusters)
     return summarize(float(np.mean(a - b)), means[0] - means[1], level)
 
 
@@ -103,9 +117,10 @@ def pairs(table) -> list[tuple[str, str, str, tuple, tuple]]:
     return out
 
 
-def compare(table, scores: dict) -> tuple[list[Comparison], list[str]]:
+def compare(table, scores: dict, clusters: dict | None = None) -> tuple[list[Comparison], list[str]]:
     """Every pair of filled cells on the table's deciding metric, Holm-corrected together; and notes on
-    pairs that share no example (nothing to pair)."""
+    pairs that share no example (nothing to pair). `clusters`: example id -> its cluster (JSQuAD's
+    paragraph; report.examples.table_clusters), resampled whole."""
     metric = table.metrics[-1]
     found, notes, groups = [], [], {}
     for within, a, b, ca, cb in pairs(table):
@@ -120,7 +135,8 @@ def compare(table, scores: dict) -> tuple[list[Comparison], list[str]]:
     for ids, members in groups.items():
         cells = sorted({c for m in members for c in m[3:]})
         matrix = np.array([[scores[c][metric][i] for i in ids] for c in cells], dtype=float)
-        means = dict(zip(cells, resampled_means(matrix)))
+        labels = [clusters.get(i, i) for i in ids] if clusters else None
+        means = dict(zip(cells, resampled_means(matrix, clusters=labels)))
         row = dict(zip(cells, matrix))
         for within, a, b, ca, cb in members:
             diff, low, high, p = summarize(float(np.mean(row[ca] - row[cb])), means[ca] - means[cb])
@@ -135,16 +151,19 @@ def fmt_p(p: float) -> str:
     return f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
 
 
-def to_markdown(tables: list, scores: dict) -> str:
-    """`scores`: table name -> report.examples.table_scores(table)."""
+def to_markdown(tables: list, scores: dict, clusters: dict | None = None) -> str:
+    """`scores`: table name -> report.examples.table_scores(table); `clusters`: table name ->
+    report.examples.table_clusters(table) (absent: every example resampled alone)."""
     lines = ["# Paired significance", "",
              f"Paired bootstrap over the same resampled example ids ({RESAMPLES:,} resamples, seed {SEED}): "
              "A − B is the mean per-example difference on the table's deciding metric, in the table's unit, "
              "with its 95% percentile interval; p is two-sided; p (Holm) is corrected over all comparisons of "
              f"the table; significant: p (Holm) < {ALPHA}. A cell with several seeds scores each example as the "
-             "mean over its seeds. Pairs: learning rates within a model, models at the same learning rate.", ""]
+             "mean over its seeds. Pairs: learning rates within a model, models at the same learning rate. "
+             "Questions that share a paragraph (JSQuAD) are resampled together, whole paragraphs at a time "
+             "(a cluster bootstrap: Miller 2024, arXiv 2411.00640); other tasks resample examples.", ""]
     for table in tables:
-        found, notes = compare(table, scores.get(table.name, {}))
+        found, notes = compare(table, scores.get(table.name, {}), (clusters or {}).get(table.name))
         d = table.digits
         lines += [f"## {table.name.replace('table', 'Table ')}: {table.title}", "",
                   f"Metric: {table.metrics[-1]}; {len(found)} comparison{'' if len(found) == 1 else 's'}.", "",

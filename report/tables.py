@@ -49,6 +49,7 @@ class Row:
     head: list                    # leading columns: model name (+ lengths for Table 6)
     cells: list = field(default_factory=list)
     block: int = 0
+    tuned: Cell | None = None     # the `just tune` result of this model (a column after the grid's), if any
 
 
 @dataclass
@@ -84,8 +85,10 @@ def paper_values() -> dict:
 
 
 def _extra_models(results: dict, task: str) -> list[str]:
-    """Models outside the paper (e.g. `tiny` in the demo) that have runs of this task: rows after the paper's."""
-    return sorted({k[0] for k in results if k[1] == task and k[0] not in PAPER_MODELS and k[3] is None})
+    """Models outside the paper (the successors, `tiny` in the demo) that have runs of this task: rows after
+    the paper's, in models.yaml order (a name the registry no longer knows last, alphabetically)."""
+    found = {k[0] for k in results if k[1] == task and k[0] not in PAPER_MODELS and k[3] is None}
+    return [m for m in MODELS if m in found] + sorted(found - set(MODELS))
 
 
 def _layout(spec: dict, results: dict) -> list[Row]:
@@ -140,13 +143,16 @@ def aggregate(results: list, metrics: tuple, scale: float, digits: int) -> tuple
     return mean, tuple(round(float(v), digits) for v in per_seed.std(axis=0, ddof=1))
 
 
-def build(name: str, results: dict, failed: dict | None = None) -> Table:
+def build(name: str, results: dict, failed: dict | None = None, tuned: dict | None = None) -> Table:
     """The table from scored results (report.collect: one per run, every seed) and failed runs
-    (collect.failures), both keyed by (model, task, lr, variant, seed); a cell holds its seeds' results."""
+    (collect.failures), both keyed by (model, task, lr, variant, seed); a cell holds its seeds' results.
+    `tuned`: `just tune` results (lr `tuned`, same keys), shown in a `tuned` column after the grid's."""
     spec = specs()[name]
     header = ["Model"] + (["train_max_len", "infer_input_max_len"] if spec["lengths"] else [])
     header += [f"lr={lr}" for lr in LRS]
-    table = Table(name=name, header=header, rows=_layout(spec, {**(failed or {}), **results}), **spec)
+    table = Table(name=name, header=header, rows=_layout(spec, {**(failed or {}), **(tuned or {}), **results}),
+                  **spec)
+    add_tuned(table, tuned or {})
     runs_of = by_cell(results)
     failed_cells = {key[:4] for key in (failed or {})}
     for row in table.rows:
@@ -173,6 +179,31 @@ def build(name: str, results: dict, failed: dict | None = None) -> Table:
     return table
 
 
+def add_tuned(table: Table, tuned: dict) -> None:
+    """Each row's `tuned` cell: the tuned model's score on the scored split, with the learning rate found
+    (not bolded: bold compares the grid's cells, as the paper does)."""
+    runs_of = by_cell(tuned)
+    for row in table.rows:
+        members = runs_of.get((row.model, table.task, "tuned", row.variant), [])
+        if not members:
+            continue
+        values, sd = aggregate(members, table.metrics, table.scale, table.digits)
+        lrs = ", ".join(dict.fromkeys(str(r.tuned_lr) for r in members))
+        text = fmt_seeds(values, sd, len(members), table.digits) + f" (lr {lrs})"
+        if any(r.limit for r in members):
+            text += "*"
+        row.tuned = Cell(values, text, members, sd=sd)
+
+
+def has_tuned(table: Table) -> bool:
+    return any(row.tuned for row in table.rows)
+
+
+def tuned_texts(table: Table) -> list[str]:
+    """The `tuned` column's cells, when the table has one."""
+    return [row.tuned.text if row.tuned else DASH for row in table.rows] if has_tuned(table) else [""] * len(table.rows)
+
+
 def caption(table: Table, select: str) -> str:
     text = f"{table.title}; {RULE_TEXT[select]}. Bold: best of each {table.bold_by}. {DASH}: not run yet."
     if any(c.n > 1 for r in table.rows for c in r.cells):
@@ -185,16 +216,20 @@ def caption(table: Table, select: str) -> str:
         text += f" {FAILED}: the run failed (its error is listed in README.md)."
     if any(t.endswith(DAMAGED) for t in texts):
         text += f" {DAMAGED}: its predictions file is damaged (see README.md); the number is unchecked."
+    if has_tuned(table):
+        text += (" tuned: the learning rate `just tune` found on a tuning split carved from train (tune.md), "
+                 "its best epoch there scored once on this split; not bolded.")
     return text
 
 
 def to_markdown(table: Table, select: str) -> str:
     number = table.name[5:] if table.name.startswith("table") else table.name
+    extra = ["tuned"] if has_tuned(table) else []
     lines = [f"**Table {number}.** {caption(table, select)}", "",
-             "| " + " | ".join(table.header) + " |",
-             "|" + "|".join(["---"] * (len(table.header) - len(LRS)) + ["---:"] * len(LRS)) + "|"]
-    for row in table.rows:
-        cells = [f"**{c.text}**" if c.bold else c.text for c in row.cells]
+             "| " + " | ".join(table.header + extra) + " |",
+             "|" + "|".join(["---"] * (len(table.header) - len(LRS)) + ["---:"] * (len(LRS) + len(extra))) + "|"]
+    for row, tuned in zip(table.rows, tuned_texts(table)):
+        cells = [f"**{c.text}**" if c.bold else c.text for c in row.cells] + ([tuned] if extra else [])
         lines.append("| " + " | ".join(row.head + cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -212,14 +247,16 @@ def _tex(text: str) -> str:
 def to_latex(table: Table, select: str) -> str:
     """A booktabs `table` environment; wrap it in a document with \\usepackage{booktabs} to compile."""
     lead = len(table.header) - len(LRS)
+    extra = ["tuned"] if has_tuned(table) else []
     lines = [r"\begin{table}[t]", r"\centering",
              rf"\caption{{{_tex(caption(table, select))}}}", rf"\label{{tab:{table.name}}}",
-             r"\begin{tabular}{" + "l" * lead + "r" * len(LRS) + "}", r"\toprule",
-             " & ".join(_tex(h) for h in table.header) + r" \\", r"\midrule"]
-    for i, row in enumerate(table.rows):
+             r"\begin{tabular}{" + "l" * lead + "r" * (len(LRS) + len(extra)) + "}", r"\toprule",
+             " & ".join(_tex(h) for h in table.header + extra) + r" \\", r"\midrule"]
+    for i, (row, tuned) in enumerate(zip(table.rows, tuned_texts(table))):
         if i and row.block != table.rows[i - 1].block:
             lines.append(r"\midrule")
         cells = [rf"\textbf{{{_tex(c.text)}}}" if c.bold else _tex(c.text) for c in row.cells]
+        cells += [_tex(tuned)] if extra else []
         lines.append(" & ".join([_tex(h) for h in row.head] + cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"

@@ -109,6 +109,15 @@ def trained(tmp_path_factory, tiny_model) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def evaluated(trained, tmp_path_factory) -> Path:
+    """A copy of `trained` after `just eval`: predictions and scores for both epochs (once per session)."""
+    project = copy_project(trained, tmp_path_factory.mktemp("eval") / "p")
+    proc = just("eval", cwd=project)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return project
+
+
 def copy_project(src: Path, dest: Path) -> Path:
     shutil.copytree(src, dest, symlinks=True)
     return dest

@@ -48,6 +48,33 @@ def test_demo_trains_evaluates_and_reports(demo):
             assert im.format == "PNG"
     assert "tiny-xlsum-lr2e-4" in (ws / "reports" / "README.md").read_text()
     assert "Tables:" in proc.stderr and "table3.md" in proc.stderr
+    leaderboard_metrics_in_the_demo(ws)
+
+
+def leaderboard_metrics_in_the_demo(ws):
+    """The leaderboards' metrics in every epoch's scores, results.csv and comparison.md; MARC-ja's label
+    log-likelihoods and JSQuAD's paragraphs in the predictions they are computed from."""
+    import csv
+    new = {"marc": "marc_loglik_accuracy", "jsquad": "llmjp_char_f1", "xlsum": "lmeval_rouge2"}
+    for run_id in RUNS:
+        task = run_id.split("-")[1]
+        scores = json.loads((ws / "runs" / run_id / "scores.json").read_text())
+        assert all(0.0 <= e["metrics"][new[task]] <= 1.0 for e in scores["epochs"]), run_id  # every epoch
+    rows = list(csv.DictReader((ws / "reports" / "results.csv").open(encoding="utf-8")))
+    for row in rows:
+        assert row[new[row["task"]]] != "", row["run_id"]
+    lines = [json.loads(x) for x in (ws / "runs" / "tiny-marc-lr2e-4" / "eval" / "epoch-1" / "predictions.jsonl")
+             .read_text(encoding="utf-8").splitlines()]
+    assert all(set(x["label_loglik"]) == {"positive", "negative"} for x in lines)
+    lines = [json.loads(x) for x in (ws / "runs" / "tiny-jsquad-lr2e-4" / "eval" / "epoch-1" / "predictions.jsonl")
+             .read_text(encoding="utf-8").splitlines()]
+    assert all(isinstance(x["cluster"], str) and x["cluster"] for x in lines)  # the paragraph, for the bootstrap
+    comparison = (ws / "reports" / "comparison.md").read_text(encoding="utf-8")
+    section = comparison.split("## Beside today's leaderboards")[1]
+    for table, metric in (("table3", "marc_loglik_accuracy"), ("table5", "llmjp_char_f1"),
+                          ("table6", "lmeval_rouge2")):
+        line = next(x for x in section.splitlines() if x.startswith(f"| {table} | Tiny (test)") and metric in x)
+        assert line.split("|")[6].strip()[0].isdigit(), line  # a number, not a dash
 
 
 @pytest.mark.e2e  # real Axolotl training on the tiny model

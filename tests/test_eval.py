@@ -21,7 +21,8 @@ def test_score_cli_postprocesses_raw(tmp_path):
     f = write(tmp_path / "p.jsonl", [{"id": 1, "raw": "東京での<EOD|LLM-jp>", "references": ["東京"]},
                                      {"id": 2, "raw": "", "references": ["大阪"]}])
     proc = cli("eval", "score", "jsquad", str(f), cwd=tmp_path, check=True)
-    assert json.loads(proc.stdout) == {"n": 2, "f1": 0.5, "exact_match": 0.5}
+    # llm-jp-eval's char-F1 reads the answer before the particles go: token_sort_ratio("東京での", "東京") = 67
+    assert json.loads(proc.stdout) == {"n": 2, "f1": 0.5, "exact_match": 0.5, "llmjp_char_f1": 0.335}
 
 
 @pytest.mark.parametrize("line, message", [
@@ -40,26 +41,21 @@ def test_score_cli_unknown_task(tmp_path):
     assert proc.returncode == 2 and "unknown task 'squad'; valid: marc, jsquad, xlsum" in proc.stderr
 
 
-@pytest.fixture(scope="module")
-def evaluated(trained, tmp_path_factory):
-    project = copy_project(trained, tmp_path_factory.mktemp("eval") / "p")
-    proc = just("eval", cwd=project)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return project
-
-
 @pytest.mark.e2e
 def test_eval_writes_predictions_and_scores_per_epoch(evaluated):
     run = evaluated / RUN
     for epoch in (1, 2):
         rows = [json.loads(l) for l in (run / f"eval/epoch-{epoch}/predictions.jsonl").read_text().splitlines()]
         assert len(rows) == 56 and len({r["id"] for r in rows}) == 56
-        assert set(rows[0]) == {"id", "prompt", "raw", "new_tokens", "prediction", "references"}
+        assert set(rows[0]) == {"id", "prompt", "raw", "new_tokens", "prediction", "references", "label_loglik"}
         assert all(0 <= r["new_tokens"] <= 8 for r in rows)
         epoch_scores = json.loads((run / f"eval/epoch-{epoch}/scores.json").read_text())
         assert epoch_scores["epoch"] == epoch and epoch_scores["n"] == 56 and epoch_scores["split"] == "validation"
         acc = sum(r["prediction"] == r["references"][0] for r in rows) / 56
         assert epoch_scores["metrics"]["accuracy"] == pytest.approx(acc)
+        # the likelier label, from the log-likelihoods the same pass wrote into the file
+        likelier = sum(max(r["label_loglik"], key=r["label_loglik"].get) == r["references"][0] for r in rows) / 56
+        assert epoch_scores["metrics"]["marc_loglik_accuracy"] == pytest.approx(likelier)
         unparsed = sum(r["prediction"] not in ("positive", "negative") for r in rows)
         assert epoch_scores["diagnostics"]["unparsed"]["count"] == unparsed
         # the epoch's own cost: generation and scoring time, examples per second

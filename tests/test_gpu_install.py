@@ -1,4 +1,4 @@
-"""The README's GPU install command resolves: pip's own resolver, asked for real against the registry
+"""The GPU install command of docs/gpu.md resolves: pip's own resolver, asked for real against the registry
 (`--dry-run --ignore-installed`: metadata only where the registry offers it, nothing installed), with every
 dependency, not `--no-deps`, because the conflicts that broke it (flash-attn's build needing torch, vllm's
 pins against Axolotl's) only show in a full resolve. About 1-2 minutes."""
@@ -17,17 +17,17 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.registry
 
 
-def readme_gpu_install() -> list[str]:
-    """The arguments of the README's `.venv/bin/pip install` line for the gpu extra."""
-    for line in (REPO / "README.md").read_text(encoding="utf-8").splitlines():
+def documented_gpu_install() -> list[str]:
+    """The arguments of docs/gpu.md's `.venv/bin/pip install` line for the gpu extra."""
+    for line in (REPO / "docs" / "gpu.md").read_text(encoding="utf-8").splitlines():
         m = re.search(r"\.venv/bin/pip install (.*'\.\[gpu\]'.*?)\s*(#|$)", line)
         if m:
             return shlex.split(m.group(1))
-    raise AssertionError("README has no `.venv/bin/pip install ... '.[gpu]'` line")
+    raise AssertionError("docs/gpu.md has no `.venv/bin/pip install ... '.[gpu]'` line")
 
 
-def test_readme_gpu_install_resolves(tmp_path):
-    args = readme_gpu_install()
+def test_documented_gpu_install_resolves(tmp_path):
+    args = documented_gpu_install()
     report = tmp_path / "report.json"
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
                            "--report", str(report), *args], cwd=REPO, capture_output=True, text=True, timeout=900)

@@ -16,6 +16,7 @@ from recipes.memory import Setting, peak_mib, weight_counts
 from recipes.models import DEFAULT_CAP_MB, MODELS, get_model
 from tests.conftest import REPO
 
+
 def step(model: str, attn: str = "eager", gc: bool = False, liger: bool = False) -> Setting:
     """The recipes' LoRA (r=16 on the registry's targets) with the given attention and switches."""
     return Setting(attn, gc, liger, lora_r=16, lora_targets=get_model(model).lora_targets)
@@ -38,7 +39,9 @@ def test_random_model_has_the_registrys_exact_parameter_count(name):
     with torch.device("meta"):
         net = AutoModelForCausalLM.from_config(config_for(get_model(name)))
     assert sum(p.numel() for p in net.parameters()) == weight_counts(get_model(name), 16, ())[0]
-    assert type(net).__name__ == ("GPT2LMHeadModel" if get_model(name).arch == "gpt2" else "LlamaForCausalLM")
+    family = {"gpt2": "GPT2LMHeadModel", "llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
+              "qwen3": "Qwen3ForCausalLM", "gemma2": "Gemma2ForCausalLM"}
+    assert type(net).__name__ == family[get_model(name).arch]
 
 
 def test_tokenizer_vocabulary_matches_without_changing_tokenization(tiny_tokenizer):
@@ -173,3 +176,12 @@ def test_tiny_proof_end_to_end(tmp_path, tiny_model):
     assert "--launcher accelerate" in launched
     md = results.with_suffix(".md").read_text()
     assert "| tiny | paper (eager) | 512 | finished |" in md and "n/a" in md
+
+
+def test_the_proof_adds_a_grouped_query_shape_and_a_qlora_run_without_repeating_settings():
+    from bench.gpu_proof import GPU_MODELS, PLAN
+    gqa = [m for m in GPU_MODELS if get_model(m).facts.kv_heads < get_model(m).facts.num_attention_heads]
+    assert gqa == ["qwen3-8b"] and ("qlora", "qlora") in PLAN["qwen3-8b"]
+    # one `full` per code path (Llama, GPT-2), at most 8 training runs (the over-cap run included)
+    assert sum(len(PLAN[m]) for m in GPU_MODELS) + 1 <= 8
+    assert [m for m in GPU_MODELS if ("full", "full") in PLAN[m]] == ["calm2", "llmjp-13b"]

@@ -17,9 +17,9 @@ def test_accuracy():
 
 def test_the_paper_tasks_steps_and_metrics():
     assert {name: (t.postprocess, task_metrics(t)) for name, t in TASKS.items()} == {
-        "marc": ("label_first", ("accuracy",)),
-        "jsquad": ("jsquad_answer", ("f1", "exact_match")),
-        "xlsum": ("before_closing_quotes", ("rouge1", "rouge2", "rougeL"))}
+        "marc": ("label_first", ("accuracy", "marc_loglik_accuracy")),
+        "jsquad": ("jsquad_answer", ("f1", "exact_match", "llmjp_char_f1")),
+        "xlsum": ("before_closing_quotes", ("rouge1", "rouge2", "rougeL", "lmeval_rouge2"))}
     assert [name for name, fn in STEPS.items() if fn.also_gold] == ["jsquad_answer"]
 
 
@@ -60,7 +60,7 @@ def test_score_rows_averages_fractions():
     rows = [{"prediction": "東京", "references": ["東京で"]}, {"prediction": "", "references": ["大阪"]}]
     assert score_rows("jsquad", rows) == {"n": 2, "f1": 0.5, "exact_match": 0.5}
     assert row_scores("jsquad", rows[0]) == {"f1": 1.0, "exact_match": 1.0}   # the gold loses its で too
-    assert score_rows("marc", []) == {"n": 0, "accuracy": 0.0}
+    assert score_rows("marc", []) == {"n": 0, "accuracy": 0.0, "marc_loglik_accuracy": 0.0}
 
 
 def test_diagnostics_per_task():

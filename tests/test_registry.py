@@ -105,7 +105,7 @@ def test_every_task_names_registered_steps_and_metrics():
 
 @pytest.mark.e2e
 def test_a_copied_task_runs_data_train_eval_report(tmp_path, tiny_model):
-    """The README's recipe for a new task: copy marc's entry (and template) under a new name, give it a
+    """docs/extending.md's recipe for a new task: copy marc's entry (and template) under a new name, give it a
     table; then data -> train (tiny, 1 epoch) -> eval -> report, without touching Python."""
     env = {"JAFT_TASKS": str(copy_task(tmp_path, "marc", "reviews",
                                        table={"name": "table9", "title": "Reviews accuracy (%)"}))}

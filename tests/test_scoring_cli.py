@@ -27,14 +27,14 @@ def test_rows_hold_each_prediction_and_its_metrics(tmp_path):
     proc = cli("eval", "score", "jsquad", str(f), "--rows", str(tmp_path / "out" / "rows.jsonl"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    assert list(summary) == ["n", "f1", "exact_match"]            # the summary is what it always was
+    assert list(summary) == ["n", "f1", "exact_match", "llmjp_char_f1"]  # the paper's first, the leaderboard's after
     assert summary == score_rows("jsquad", load_for_scoring("jsquad", f))
     rows = [json.loads(l) for l in (tmp_path / "out" / "rows.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in rows] == ["q1", "q2", "q3"]
-    assert rows[0] == {"id": "q1", "raw": "\n大阪府で", "new_tokens": 3, "prediction": "大阪府",
-                       "references": ["大阪府"], "references_scored": ["大阪府"],
-                       "metrics": {"f1": 1.0, "exact_match": 1.0}}
-    assert rows[1]["metrics"] == {"f1": 1.0, "exact_match": 1.0}
+    assert rows[0] == {"id": "q1", "raw": "\n大阪府で", "new_tokens": 3, "extracted": "大阪府で",
+                       "prediction": "大阪府", "references": ["大阪府"], "references_scored": ["大阪府"],
+                       "metrics": {"f1": 1.0, "exact_match": 1.0, "llmjp_char_f1": 0.86}}  # round(100 * 6/7)
+    assert rows[1]["metrics"] == {"f1": 1.0, "exact_match": 1.0, "llmjp_char_f1": 1.0}
     assert rows[2]["metrics"]["exact_match"] == 0.0 and rows[2]["metrics"]["f1"] == pytest.approx(8 / 9)
     assert summary["exact_match"] == pytest.approx(2 / 3)
 

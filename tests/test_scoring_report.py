@@ -72,3 +72,43 @@ def test_unreadable_predictions_are_named_not_fatal(tmp_path):
     results, _ = collect.collect(runs)
     text = comparison.to_markdown([tables.build(name, results) for name in tables.specs()])
     assert "Not compared (no readable predictions)" in text and "predictions.jsonl:1: not UTF-8" in text
+
+
+def test_leaderboard_section_puts_published_scores_beside_ours(tmp_path, monkeypatch):
+    from report import collect, comparison, tables
+    runs = tmp_path / "runs"
+    write_scores(runs, "calm2", "jsquad", "2e-4", {"exact_match": 0.5, "f1": 0.8, "llmjp_char_f1": 0.85}, epoch=3)
+    write_scores(runs, "calm2", "xlsum", "2e-4", {"rouge1": 0.3})            # scored before lmeval_rouge2
+    write_scores(runs, "llama2-7b", "marc", "2e-4", {"accuracy": 0.9, "marc_loglik_accuracy": 0.95})
+    results, _ = collect.collect(runs)
+    built = [tables.build(name, results) for name in tables.specs()]
+
+    # the shipped data: real numbers with their source, for models this registry may not have yet
+    text = comparison.to_markdown(built)
+    section = text.split("## Beside today's leaderboards")[1].split("\n## ")[0]
+    assert "Not like-for-like" in section
+    assert "| qwen2.5-7b | Qwen/Qwen2.5-7B | base | jsquad | llmjp_char_f1 | 0.9071 | 4-shot |" in section
+    assert "| llmjp3-13b | llm-jp/llm-jp-3-13b | base | xlsum | lmeval_rouge2 | 0.1636 | 1-shot |" in section
+    assert "qwen3-8b" not in section.split("### Published")[1]                  # not in the source: absent
+    assert "commit d60c0e6, 2024-12-30" in section
+    assert "| table5 | CALM2 7B | 2e-4 | 3 | llmjp_char_f1 | 0.8500 | – |" in section
+    assert "| table6 | CALM2 7B 1,700 | 2e-4 | 1 | lmeval_rouge2 | – | – |" in section
+    assert "| table3 | Llama-2 7B | 2e-4 | 1 | marc_loglik_accuracy | 0.9500 | – |" in section
+
+    # a published number for a model we ran sits beside ours
+    data = comparison.leaderboard_values()
+    data["scores"]["calm2"] = {"hub_id": "cyberagent/calm2-7b", "kind": "base", "source": "swallow-2024-12",
+                               "jsquad": 0.8}
+    monkeypatch.setattr(comparison, "leaderboard_values", lambda: data)
+    text = comparison.to_markdown(built)
+    assert "| table5 | CALM2 7B | 2e-4 | 3 | llmjp_char_f1 | 0.8500 | 0.8000 |" in text
+
+
+def test_leaderboard_data_is_complete():
+    from report.comparison import leaderboard_values
+    data = leaderboard_values()
+    for source in data["sources"].values():
+        assert source["url"].startswith("https://github.com/") and len(source["commit"]) == 40 and source["date"]
+    for model, entry in data["scores"].items():
+        assert entry["source"] in data["sources"] and entry["hub_id"]
+        assert all(0 < entry[t] < 1 for t in ("jsquad", "xlsum") if t in entry), model

@@ -235,7 +235,7 @@ def test_every_imported_package_is_declared():
     packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     used = imported_distributions(packages + ["bench"])
     # vLLM is the one import no extra can declare: no release resolves beside Axolotl 0.19.0's pins (pyproject,
-    # README "GPU"); its backend is imported only when asked for and says how to get it.
+    # docs/gpu.md); its backend is imported only when asked for and says how to get it.
     optional = {"vllm"}
     missing = {module: sorted(files) for module, (dists, files) in used.items()
                if not dists & names and module not in optional}

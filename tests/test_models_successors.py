@@ -1,0 +1,193 @@
+"""Today's successors: every entry renders for all three tasks (LoRA and QLoRA) and Axolotl accepts it;
+its architecture facts count to the published parameter count; the planner labels what it extrapolates
+and refuses a LoRA recipe whose frozen weights alone exceed the cap, suggesting --variant qlora."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from prompts.tasks import TASKS
+from recipes.memory import Setting, extrapolated, frozen_bytes, longest_fit, MIB, weight_counts
+from recipes.models import DEFAULT_CAP_MB, GROUPS, MODELS, get_model
+from recipes.plan import plan_rows
+from recipes.render import build_recipe
+from recipes.runs import RunSpec
+from tests.conftest import cli
+
+SUCCESSORS = GROUPS["successors"]
+
+# Published parameter counts. Where the model card gives a number it is cited; otherwise the count the
+# checkpoint's Hub page shows from its safetensors metadata (rounded as shown there).
+PUBLISHED = {
+    "qwen3-8b": 8.2e9,             # Qwen/Qwen3-8B-Base card: "Number of Parameters: 8.2B" (non-embedding 6.95B)
+    "qwen2.5-7b": 7.61e9,          # Qwen/Qwen2.5-7B card: "Number of Parameters: 7.61B" (non-embedding 6.53B)
+    "swallow-8b": 8.03e9,          # Hub page "8.03B params" (Llama-3.1-8B's 8,030,261,248; no new vocabulary)
+    "llmjp3-13b": 13.7e9,          # Hub page "13.7B params"
+    "sarashina2-13b": 13.7e9,      # Hub page "13.7B params" (card: "13B")
+    "gemma2-swallow-9b": 9.24e9,   # Hub page "9.24B params" (gemma-2-9b's 9,241,705,984)
+    "calm3-22b": 22.5e9,           # Hub page "22.5B params" (card: "Model size: 22B", rounded)
+}
+
+
+def test_the_group_holds_the_seven_successors():
+    assert SUCCESSORS == tuple(PUBLISHED)
+    for name in SUCCESSORS:
+        m = get_model(name)
+        assert m.architecture is not None and m.architecture.model_type == m.arch, name
+        assert m.architecture.source and m.architecture.source.url.endswith("config.json"), name
+        assert m.license and not m.paper, name
+
+
+@pytest.mark.parametrize("name", SUCCESSORS)
+def test_base_params_match_the_published_count(name):
+    m = get_model(name)
+    base, _ = weight_counts(m, 16, m.lora_targets)
+    assert abs(base - PUBLISHED[name]) / PUBLISHED[name] < 0.005, f"{name}: counted {base:,}"
+
+
+def test_the_twins_cover_every_family_but_llama():
+    twins = GROUPS["twins"]
+    assert {get_model(t).facts.model_type for t in twins} == {"qwen3", "qwen2", "gemma2", "gpt2"}
+    assert all(get_model(t).cpu and get_model(t).hub_id is None for t in twins)
+    assert get_model("tiny-gemma2").facts.eager_only and get_model("tiny-qwen3").facts.qk_norm
+
+
+def test_every_successor_renders_all_tasks_lora_and_qlora_and_axolotl_accepts():
+    """7 entries × 3 tasks × {plain, qlora}, each through build_recipe: Axolotl's validate_config, then
+    the planner's cap check (a refused recipe raises)."""
+    seen = 0
+    for name in SUCCESSORS:
+        m = get_model(name)
+        for task in TASKS:
+            for variant in (None, "qlora"):
+                spec = RunSpec.parse(name, task, "2e-4", variant)
+                cfg = build_recipe(spec)
+                quant = variant == "qlora" or m.adapter == "qlora"
+                assert cfg["adapter"] == ("qlora" if quant else "lora") and cfg["load_in_4bit"] is quant, spec.id
+                if quant:
+                    assert cfg["bnb_config_kwargs"] == {"bnb_4bit_quant_type": "nf4",
+                                                        "bnb_4bit_use_double_quant": True}
+                    assert cfg["bf16"] is True
+                assert cfg["lora_target_modules"] == list(m.lora_targets)
+                assert cfg["sequence_len"] == m.train_len
+                assert cfg["attn_implementation"] == ("eager" if m.facts.eager_only else m.paper_attn)
+                seen += 1
+    assert seen == 42
+
+
+def test_gemma2_stays_eager_even_for_the_full_variant():
+    cfg = build_recipe(RunSpec.parse("gemma2-swallow-9b", "xlsum", "2e-4", "full"))
+    assert cfg["attn_implementation"] == "eager" and cfg["gradient_checkpointing"] is True
+
+
+@pytest.mark.parametrize("name", SUCCESSORS)
+def test_train_len_is_the_planners_choice_for_the_cap(name):
+    m = get_model(name)
+    st = Setting(m.paper_attn, lora_r=16, lora_targets=m.lora_targets, load_in_4bit=m.adapter == "qlora")
+    if m.facts.eager_only:
+        st = Setting("eager", lora_r=16, lora_targets=m.lora_targets)
+    assert m.train_len == min(m.native_context, longest_fit(m, st, DEFAULT_CAP_MB, step=100))
+    assert m.infer_len == min(m.native_context, 4096)
+
+
+def test_qlora_counts_four_bit_weights_and_is_labelled_extrapolated():
+    calm2 = MODELS["calm2"]
+    lora = {"lora_r": 16, "lora_targets": calm2.lora_targets}
+    bf16, nf4 = frozen_bytes(calm2), frozen_bytes(calm2, True)
+    assert 0.25 < nf4 / bf16 < 0.40  # linear weights at ~0.52 byte, embeddings and head still bf16
+    assert not extrapolated(calm2, Setting("eager", **lora))
+    assert extrapolated(calm2, Setting("eager", load_in_4bit=True, **lora))
+    assert extrapolated(MODELS["qwen3-8b"], Setting("eager", **lora))
+    # calm3-22b's bf16 weights (~43,000 MiB) leave under 100 tokens for LoRA without checkpointing under the cap:
+    # its plain recipe is QLoRA, whose weights take less than half
+    calm3 = MODELS["calm3-22b"]
+    sdpa = Setting("sdpa", lora_r=16, lora_targets=calm3.lora_targets)
+    assert longest_fit(calm3, sdpa, DEFAULT_CAP_MB, step=100) == 0
+    assert frozen_bytes(calm3) / MIB > 40000 > 2 * frozen_bytes(calm3, True) / MIB
+
+
+def test_plan_rows_cover_lora_and_qlora_with_base_params():
+    rows = plan_rows(["calm2", "calm3-22b"], DEFAULT_CAP_MB, ("lora", "qlora"))
+    assert [(r["model"], r["adapter"]) for r in rows] == [("calm2", "lora"), ("calm2", "qlora"), ("calm3-22b", "qlora")]
+    assert [r["extrapolated"] for r in rows] == [False, True, True]
+    assert all(isinstance(r["base_params"], int) for r in rows)
+
+
+def test_plan_cli_labels_extrapolated_and_gives_base_params(tmp_path):
+    out = cli("recipes", "plan", "qwen3-8b", "--json", cwd=tmp_path, check=True)
+    rows = json.loads(out.stdout)
+    assert [r["adapter"] for r in rows] == ["lora", "qlora"] and all(r["extrapolated"] for r in rows)
+    assert rows[0]["base_params"] == weight_counts(MODELS["qwen3-8b"], 16, MODELS["qwen3-8b"].lora_targets)[0]
+    table = cli("recipes", "plan", "successors", "--cap-mb", "24000", cwd=tmp_path, check=True).stdout
+    assert "| gemma2-swallow-9b ‡ |" in table and "| calm3-22b (QLoRA) |" in table and "extrapolated" in table
+
+
+def test_lora_over_the_cap_by_weights_alone_suggests_qlora(tmp_path):
+    proc = cli("recipes", "render", "llama2-13b", "marc", "2e-4", "--cap-mb", "24000", cwd=tmp_path)
+    assert proc.returncode == 2 and "frozen bf16 weights alone" in proc.stderr and "--variant qlora" in proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if line.startswith("error:")]) == 1
+    assert not (tmp_path / "runs").exists()
+    ok = cli("recipes", "render", "llama2-13b", "marc", "2e-4", "--variant", "qlora", "--cap-mb", "24000",
+             cwd=tmp_path, check=True)
+    assert "llama2-13b-marc-lr2e-4-qlora" in ok.stdout
+
+
+def test_sweep_expands_the_successors_group(tmp_path):
+    out = cli("pipeline", "sweep", "--models", "successors", "--tasks", "marc", "--lrs", "2e-4", "--dry-run",
+              cwd=tmp_path, check=True)
+    text = out.stdout + out.stderr
+    assert all(f"{name}-marc-lr2e-4" in text for name in SUCCESSORS) and "7 runs" in text
+
+
+def test_successors_with_results_are_rows_outside_the_paper_with_their_own_lengths(tmp_path):
+    from tests.report_fixtures import write_scores
+    runs = tmp_path / "runs"
+    for name, value in (("calm3-22b", 0.31), ("qwen3-8b", 0.33)):
+        write_scores(runs, name, "xlsum", "2e-4", {"rouge1": value, "rouge2": 0.1, "rougeL": 0.2})
+        write_scores(runs, name, "marc", "2e-4", {"accuracy": 0.9})
+    out = tmp_path / "reports"
+    cli("report", "--runs", str(runs), "--out", str(out), "--no-plots", cwd=tmp_path, check=True)
+    rows = [line for line in (out / "table6.md").read_text().splitlines() if line.startswith("| Q") or
+            line.startswith("| CALM3")]
+    assert rows[0].startswith("| Qwen3 8B | 1,400 | 4,096 | **0.3300** |")  # registry order, own lengths
+    assert rows[1].startswith("| CALM3 22B | 1,800 | 4,096 | 0.3100 |")
+    assert "| Qwen3 8B |" in (out / "table3.md").read_text()
+
+
+def test_what_fits_page_is_the_plan_commands_output():
+    """docs/what-fits.md shows `just plan --cap-mb N` for 16, 24, 48 and 80 GB cards, as the command prints it."""
+    from recipes.plan import ADAPTERS, GPU_MODELS, show
+    from tests.conftest import REPO
+    page = (REPO / "docs" / "what-fits.md").read_text(encoding="utf-8")
+    for cap in (16000, 24000, 48000, 80000):
+        assert show(plan_rows(GPU_MODELS, cap, ADAPTERS), cap) in page, f"regenerate the {cap} MB table"
+
+
+@pytest.mark.parametrize("twin", GROUPS["twins"])
+def test_twin_keeps_its_familys_switches_and_token_conventions(twin):
+    """Built locally (once, into .cache/): the config has the switches of the entry, the tokenizer the
+    family's BOS/EOS/pad conventions, and the parameter count is the planner's."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from recipes.tiny import ensure_tiny
+    path, a = ensure_tiny(twin), get_model(twin).facts
+    config, tok = AutoConfig.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+    assert config.model_type == a.model_type and config.tie_word_embeddings == a.tie_word_embeddings
+    with torch.device("meta"):
+        net = AutoModelForCausalLM.from_config(config)
+    assert sum(p.numel() for p in net.parameters()) == weight_counts(get_model(twin), 16, ())[0]
+    ids = tok("### Response:\npositive")["input_ids"]
+    if a.model_type == "gpt2":
+        assert config.n_head == 4 and tok.eos_token == "<EOD|LLM-jp>" and ids[0] != tok.bos_token_id
+    else:
+        assert (config.num_attention_heads, config.num_key_value_heads) == (4, 2)
+        head = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        assert head == a.head_size
+    if a.model_type in ("qwen2", "qwen3"):
+        assert tok.bos_token is None and tok.pad_token == tok.eos_token == "<|endoftext|>"
+    if a.model_type == "gemma2":
+        assert ids[0] == tok.bos_token_id and tok.pad_token == "<pad>" and tok.eos_token == "<eos>"
+        caps = (config.attn_logit_softcapping, config.final_logit_softcapping, config.sliding_window)
+        assert caps == (50.0, 30.0, 32)
