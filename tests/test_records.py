@@ -200,7 +200,7 @@ class EchoGenerator:
     """A stand-in for the model: the tiny model's tokenizer, every answer "positive", and as many new tokens
     as it was allowed (so that a prediction tells which settings made it)."""
 
-    def __init__(self, base_model, trust_remote_code=False):
+    def __init__(self, base_model, trust_remote_code=False, **options):
         from transformers import AutoTokenizer
         self.tokenizer = AutoTokenizer.from_pretrained(base_model)
 
