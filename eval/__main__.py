@@ -56,6 +56,16 @@ def run_verb(verb: str, args) -> int:
         return 0
     if args.backend not in BACKENDS:
         raise UsageError(f"unknown backend '{args.backend}'; valid: {', '.join(BACKENDS)}")
+    try:
+        return eval_all(args)
+    except KeyboardInterrupt:  # Ctrl-C: what was generated is on disk, appended batch by batch
+        print("\n[jaft eval] interrupted; the predictions made so far are kept: `just eval` again resumes "
+              "where it stopped", file=sys.stderr)
+        return 130
+
+
+def eval_all(args) -> int:
+    """`just eval`: every run named (or under runs/); one run's problem is reported and the others go on."""
     from recipes import tracking
     track = tracking.requested(args.track)
     from eval.runner import eval_run, find_runs

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import sys
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from eval import predictions
+from eval import inputs, predictions
 from eval.generate import BACKENDS, GenSettings
 from eval.metrics import METRICS, diagnostics, score_rows, task_metrics
 from eval.postprocess import postprocess
@@ -18,7 +19,7 @@ from jaft.common import DataError, atomic_write_json, read_json, runs_root
 from jaft.records import SCORES_SCHEMA
 from prompts import get_task
 from recipes import (DEFAULT_SEED, RunLock, RunSpec, base_model_path, checkpoints, damaged_checkpoints, eval_prompts,
-                     fingerprint, read_manifest, same_checkpoint)
+                     fingerprint, read_manifest, same_checkpoint, weights_problem)
 
 RULES = {
     "task-metric": "the epoch with the highest {metric} on the {split} split (the paper's rule)",
@@ -57,7 +58,16 @@ def val_losses(run_dir: Path) -> dict[int, float]:
     if not found:
         return {}
     history = json.loads((found[-1][1] / "trainer_state.json").read_text(encoding="utf-8")).get("log_history", [])
-    return {round(h["epoch"]): h["eval_loss"] for h in history if "eval_loss" in h and round(h["epoch"]) >= 1}
+    losses = {}
+    for h in history if isinstance(history, list) else []:
+        # An entry without a finite epoch (or loss) says nothing about an epoch: left out, not a traceback.
+        if isinstance(h, dict) and _finite(h.get("epoch")) and _finite(h.get("eval_loss")) and round(h["epoch"]) >= 1:
+            losses[round(h["epoch"])] = h["eval_loss"]
+    return losses
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def is_oom(error: BaseException) -> bool:
@@ -168,15 +178,22 @@ def write_run_scores(run_dir: Path, run: dict) -> dict:
 
 
 def claim_epoch(out_dir: Path, checkpoint: Path, fp: dict) -> None:
-    """Make `out_dir` hold the output of `checkpoint` only. Files made from another checkpoint (the run was
-    retrained) or of unknown origin (an older jaft) are set aside as eval/stale-epoch-<k>, never resumed."""
+    """Make `out_dir` hold the output of `checkpoint` only, from the inputs `fp` names (its "inputs": data and
+    generation settings, eval.inputs). Files made from another checkpoint (the run was retrained), other
+    inputs, or of unknown origin (an older jaft) are set aside as eval/stale-epoch-<k>, never resumed."""
     source = out_dir / "checkpoint.json"
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not same_checkpoint(read_json_or_none(source), checkpoint):
-        stale = out_dir.with_name(f"stale-{out_dir.name}")
-        shutil.rmtree(stale, ignore_errors=True)
-        out_dir.rename(stale)
-        say(f"{out_dir}: made from another checkpoint than {checkpoint.name} (or an unknown one); "
-            f"set aside as {stale.name}, evaluated again")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        recorded = read_json_or_none(source)
+        why = None
+        if not same_checkpoint(recorded, checkpoint):
+            why = f"made from another checkpoint than {checkpoint.name} (or an unknown one)"
+        elif "inputs" in fp and not inputs.same((recorded or {}).get("inputs"), fp["inputs"]):
+            why = "made from other inputs (" + "; ".join(inputs.differences(recorded.get("inputs"), fp["inputs"])) + ")"
+        if why:
+            stale = out_dir.with_name(f"stale-{out_dir.name}")
+            shutil.rmtree(stale, ignore_errors=True)
+            out_dir.rename(stale)
+            say(f"{out_dir}: {why}; set aside as {stale.name}, evaluated again")
     if not source.is_file():
         atomic_write_json(source, fp)
 
@@ -199,9 +216,10 @@ def eval_run(run_dir: Path, *, batch_size: int, backend: str, limit: int | None,
     if run.get("status") != "finished":
         say(f"{run_dir}: training status is '{run.get('status')}', not finished; skipped")
         return "skipped"
-    pending = [(k, p) for k, p in found if not epoch_done(run_dir / "eval" / f"epoch-{k}", limit, p)]
+    wanted = inputs.current(run["task"], backend, max_new_tokens)
+    pending = [(k, p) for k, p in found if not epoch_done(run_dir / "eval" / f"epoch-{k}", limit, p, wanted)]
     if not pending and read_json_or_none(run_dir / "scores.json") == run_scores(run_dir, run):
-        say(f"{run['run_id']}: up to date")
+        say(f"{run['run_id']}: up to date" + more_rows_note(run_dir, found, limit))
         return "up to date"  # nothing written, no lock taken
     with RunLock(run_dir):
         run = read_manifest(run_dir)  # again, under the lock: a train --force may have begun meanwhile
@@ -209,10 +227,10 @@ def eval_run(run_dir: Path, *, batch_size: int, backend: str, limit: int | None,
             say(f"{run_dir}: training status is '{run.get('status')}', not finished; skipped")
             return "skipped"
         found = checkpoints(run_dir)
-        pending = [(k, p) for k, p in found if not epoch_done(run_dir / "eval" / f"epoch-{k}", limit, p)]
+        pending = [(k, p) for k, p in found if not epoch_done(run_dir / "eval" / f"epoch-{k}", limit, p, wanted)]
         if pending:
             score_epochs(run_dir, run, pending, batch_size=batch_size, backend=backend, limit=limit,
-                         max_new_tokens=max_new_tokens)
+                         max_new_tokens=max_new_tokens, now=wanted)
         scores = write_run_scores(run_dir, run)
     best = scores["best"]
     say(f"{run['run_id']}: best epoch {best['epoch']} by {scores['metric']}" if best else f"{run_dir}: no scores")
@@ -220,19 +238,22 @@ def eval_run(run_dir: Path, *, batch_size: int, backend: str, limit: int | None,
 
 
 def score_epochs(run_dir: Path, run: dict, pending: list[tuple[int, Path]], *, batch_size: int, backend: str,
-                 limit: int | None, max_new_tokens: int | None) -> None:
-    """Generate and score each pending epoch checkpoint (the caller holds the run's lock)."""
+                 limit: int | None, max_new_tokens: int | None, now: dict | None = None) -> None:
+    """Generate and score each pending epoch checkpoint (the caller holds the run's lock). `now`: the
+    inputs (eval.inputs.current) recorded with each epoch's outputs."""
+    now = now or inputs.current(run["task"], backend, max_new_tokens)
     spec = RunSpec.parse(run["model"], run["task"], run["lr"], run.get("variant"), run.get("seed"), run.get("trial"))
     # Files first, model after: a stale or damaged predictions file is dealt with before minutes of loading.
     prints = {}
     for epoch, checkpoint in pending:
         out = run_dir / "eval" / f"epoch-{epoch}" / "predictions.jsonl"
         prints[epoch] = fingerprint(checkpoint)
-        claim_epoch(out.parent, checkpoint, prints[epoch])
+        claim_epoch(out.parent, checkpoint, {**prints[epoch], "inputs": now})
         predictions.repair_tail(out)
         repeated = predictions.dedupe(out)
         if repeated:
             say(f"{out}: {repeated} repeated lines removed (each id kept once)")
+        refuse_damaged_weights(run, checkpoint)
     infer_len = spec.model.infer_len
     gen = BACKENDS[backend](base_model_path(spec), spec.model.trust_remote_code, load_in_4bit=spec.load_in_4bit)
     # The evaluation split, prompts cut (article/context only) to the model's inference input maximum;
@@ -240,13 +261,11 @@ def score_epochs(run_dir: Path, run: dict, pending: list[tuple[int, Path]], *, b
     rows, shortened, dropped = eval_prompts(spec, gen.tokenizer).first(limit)
     if shortened or dropped:
         say(f"{run['run_id']}: {shortened} prompts shortened to {infer_len} tokens, {dropped} dropped")
-    settings = GenSettings.of(spec.task)
-    if max_new_tokens:
-        settings = GenSettings(max_new_tokens, settings.stop_strings)
+    settings = inputs.settings(spec.task, max_new_tokens)
     for epoch, checkpoint in pending:
         out_dir = run_dir / "eval" / f"epoch-{epoch}"
         clock = time.perf_counter()  # adapter loading, generation and scoring of this epoch
-        gen.use_adapter(str(checkpoint))
+        use_adapter(gen, run, checkpoint)
         generated = predict_epoch(gen, spec.task.name, rows, out_dir / "predictions.jsonl", settings, batch_size)
         wanted = {str(r["id"]) for r in rows}  # an earlier, longer eval may have left more lines
         scored = [r for r in predictions.load_for_scoring(spec.task.name, out_dir / "predictions.jsonl")
@@ -259,21 +278,54 @@ def score_epochs(run_dir: Path, run: dict, pending: list[tuple[int, Path]], *, b
             "diagnostics": diagnostics(spec.task.name, scored, settings.max_new_tokens),
             "checkpoint": checkpoint.name, "checkpoint_fingerprint": prints[epoch], "prompts_shortened": shortened,
             "prompts_dropped": dropped, "max_new_tokens": settings.max_new_tokens, "backend": backend,
-            "limit": limit,
+            "limit": limit, "inputs": now,
             # this session's cost of the epoch: a resumed eval generated only what was missing
             "wall_s": round(wall, 3), "generated": generated,
             "examples_per_s": round(generated / wall, 3) if wall > 0 else None})
         say(f"{run['run_id']} epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
 
-def epoch_done(out_dir: Path, limit: int | None, checkpoint: Path | None = None) -> bool:
-    """Scored already, over the same rows, from the checkpoint now in the run folder (when given): after
-    `--limit 100`, a plain `just eval` extends to the whole split (the 100 predictions are kept); after a
-    retrain, the epoch is scored again."""
+def refuse_damaged_weights(run: dict, checkpoint: Path) -> None:
+    """A checkpoint whose adapter file is cut short (a full disk, a copy stopped midway) is this run's
+    problem, said in one line before any model loads; the other runs of the same `just eval` go on."""
+    why = weights_problem(checkpoint)
+    if why:
+        raise DataError(f"{checkpoint}: {why}, so epoch scores from it cannot be made; retrain the run "
+                        f"(`just train {run['model']} {run['task']} {run['lr']} ... --force`)")
+
+
+def use_adapter(gen, run: dict, checkpoint: Path) -> None:
+    """Load the epoch's adapter; weights the loader refuses (a damage the header check cannot see) are a
+    one-line problem of this run, not a traceback."""
+    try:
+        gen.use_adapter(str(checkpoint))
+    except Exception as e:  # noqa: BLE001 - only the weights' loader errors are turned into a run's problem
+        if type(e).__name__ != "SafetensorError":
+            raise
+        raise DataError(f"{checkpoint}: its adapter weights cannot be loaded ({e}); retrain the run "
+                        f"(`just train {run['model']} {run['task']} {run['lr']} ... --force`)") from None
+
+
+def epoch_done(out_dir: Path, limit: int | None, checkpoint: Path | None = None, wanted: dict | None = None) -> bool:
+    """Scored already, over the same rows or more, from the checkpoint now in the run folder (when given),
+    from the inputs `wanted` (eval.inputs.current, when given): after `--limit 100`, a plain `just eval`
+    extends to the whole split (the 100 predictions are kept); `--limit 3` after it keeps the scores over
+    the whole split; after a retrain, new data or other generation settings, the epoch is scored again."""
     s = epoch_scores(out_dir)
-    if s is None or s.get("limit") != limit:
+    if s is None or not inputs.covers(s.get("limit"), limit):
+        return False
+    if wanted is not None and not inputs.same(s.get("inputs"), wanted):
         return False
     return checkpoint is None or same_checkpoint(s.get("checkpoint_fingerprint"), checkpoint)
+
+
+def more_rows_note(run_dir: Path, found: list[tuple[int, Path]], limit: int | None) -> str:
+    """Said when `--limit N` found epochs scored over more rows: they are kept, not replaced by fewer."""
+    if limit is None:
+        return ""
+    wider = [(epoch_scores(run_dir / "eval" / f"epoch-{k}") or {}).get("n") for k, _ in found]
+    wider = [n for n in wider if isinstance(n, int) and n > limit]
+    return f" (its epochs are scored on {max(wider)} rows, more than --limit {limit}; kept)" if wider else ""
 
 
 def find_runs(paths: list[str]) -> list[Path]:

@@ -84,6 +84,22 @@ def _umask() -> int:
     return mask
 
 
+def follow_umask(root: Path | str) -> None:
+    """Give `root` and everything under it the permissions new files get (the umask): libraries that write
+    private files (safetensors writes 0600, mkdtemp makes 0700) would otherwise keep a run's weights from
+    colleagues on a shared server. Files of someone else (chmod refused) are left as they are."""
+    mask = _umask()
+    for path in [Path(root), *Path(root).rglob("*")]:
+        try:
+            st = path.lstat()
+            if path.is_symlink():
+                continue
+            executable = path.is_dir() or st.st_mode & 0o111
+            os.chmod(path, (0o777 if executable else 0o666) & ~mask)
+        except OSError:
+            continue
+
+
 def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
     """Write via a temp file in the same directory, then rename: a reader never sees half a file.
     The file gets the permissions any new file gets (umask), not mkstemp's private 0600."""

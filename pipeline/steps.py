@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
+from eval import inputs
 from eval.runner import epoch_done
 from jaft import settings
 from jaft.common import DataError, UsageError
@@ -28,7 +29,9 @@ def state(spec: RunSpec, limit: int | None) -> str:
     """'done' (finished and every epoch scored over the same rows), 'eval' (finished, scores missing) or 'train'."""
     if manifest.read(spec.dir).get("status") != "finished":
         return "train"
-    scored = all(epoch_done(spec.dir / "eval" / f"epoch-{k}", limit, p) for k, p in manifest.checkpoints(spec.dir))
+    wanted = inputs.current(spec.task.name, "hf", None)  # what the sweep's eval step generates with
+    scored = all(epoch_done(spec.dir / "eval" / f"epoch-{k}", limit, p, wanted)
+                 for k, p in manifest.checkpoints(spec.dir))
     return "done" if scored and (spec.dir / "scores.json").is_file() else "eval"
 
 
@@ -62,15 +65,30 @@ def call_step(cmd: list[str], env: dict, log) -> int:
     return subprocess.call(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent())
 
 
-def record_failure(spec: RunSpec, reason: str) -> None:
+def record_failure(spec: RunSpec, reason: str, step: str = "train") -> None:
     """The run's own record of a failed step, if it made none; never while another process holds the run
-    (a step refused because the run is busy must not mark someone else's training failed)."""
+    (a step refused because the run is busy must not mark someone else's training failed). A failed eval
+    of a finished training is recorded as `eval_error`: the training stays finished (the next sweep evaluates
+    it again, it does not relaunch Axolotl)."""
     try:
         with RunLock(spec.dir):
-            if manifest.read(spec.dir).get("status") not in ("failed", "interrupted"):
+            status = manifest.read(spec.dir).get("status")
+            if step == "eval" and status == "finished":
+                manifest.update(spec.dir, eval_error=reason)
+            elif status not in ("failed", "interrupted"):
                 manifest.update(spec.dir, run_id=spec.id, status="failed", error=reason)
     except (UsageError, DataError):
         pass  # busy, or a damaged run.json: the step's log says what happened
+
+
+def clear_eval_error(spec: RunSpec) -> None:
+    """After an eval that succeeded: the run's earlier eval failure is no longer its state."""
+    try:
+        with RunLock(spec.dir):
+            if manifest.read(spec.dir).get("eval_error"):
+                manifest.update(spec.dir, eval_error=None)
+    except (UsageError, DataError):
+        pass
 
 
 def run_one(spec: RunSpec, todo: str, opts: StepOptions, env: dict | None = None,
@@ -89,7 +107,8 @@ def run_one(spec: RunSpec, todo: str, opts: StepOptions, env: dict | None = None
         if code != 0:
             tail = [l for l in log.read_text(errors="replace").splitlines() if l.strip()][-1:] or [""]
             reason = f"{step} exited {code}: {tail[0][:300]}"
-            record_failure(spec, reason)
+            record_failure(spec, reason, step)
             return False, f"{reason} (log: {log})"
+    clear_eval_error(spec)
     return True, "ok"
 

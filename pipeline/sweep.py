@@ -25,8 +25,8 @@ from pathlib import Path
 
 from jaft import settings
 from jaft.cli import Parser, at_least_one, user_path
-from jaft.common import UsageError, choose, run
-from pipeline.steps import StepOptions, run_one, say, state
+from jaft.common import DataError, UsageError, choose, run
+from pipeline.steps import StepOptions, record_failure, run_one, say, state
 from recipes import tracking
 from prompts.data import prepare
 from prompts.tasks import TASKS
@@ -34,14 +34,33 @@ from recipes.models import GROUPS, LEARNING_RATES, MODELS, PAPER_MODELS, expand_
 from recipes.runs import DEFAULT_SEED, RunSpec, data_root, paper_grid, parse_seed
 
 
-def ensure_data(tasks, source: Path | None) -> None:
+def ensure_data(tasks, source: Path | None) -> dict[str, str]:
+    """Prepare each task's missing data; returns task -> why it could not be (one task's bad files never
+    stop the others)."""
+    bad = {}
     for name in tasks:
         out = data_root() / name
         if (out / "train.jsonl").is_file():
             continue
         src = source / name if source else None
         say(f"preparing data for {name} from {src or 'its published files'}")
-        prepare(TASKS[name], src, out)
+        try:
+            prepare(TASKS[name], src, out)
+        except (UsageError, DataError) as e:
+            say(f"{name}: no data: {e}")
+            bad[name] = str(e)
+    return bad
+
+
+def data_failures(todo, bad: dict[str, str]) -> list:
+    """Each run of a task whose data failed, recorded as failed in its run.json: (run id, detail)."""
+    failures = []
+    for spec, _ in todo:
+        if spec.task.name in bad:
+            reason = f"data for {spec.task.name}: {bad[spec.task.name]}"
+            record_failure(spec, reason)
+            failures.append((spec.id, reason))
+    return failures
 
 
 def gpu_slots(gpus: list[str], per_run: int) -> list[str]:
@@ -164,22 +183,25 @@ def run_grid(grid: list[RunSpec], args) -> int:
     if args.dry_run:
         return 0
     parent = tracking.start_sweep(track, f"sweep-{datetime.now().strftime('%Y%m%d-%H%M%S')}") if todo else None
-    if todo:
-        ensure_data(sorted({s.task.name for s, _ in todo}), args.data_from)
+    planned = len(todo)
+    bad = ensure_data(sorted({s.task.name for s, _ in todo}), args.data_from) if todo else {}
+    failures = data_failures(todo, bad)
+    todo = [(s, t) for s, t in todo if s.task.name not in bad]
     if ask and todo:
-        failures, interrupted = cluster.run_grid(todo, opts, ask, args.ray)
+        more, interrupted = cluster.run_grid(todo, opts, ask, args.ray)
+        failures += more
         if interrupted:
             return 130
     else:
         slots = gpu_slots(gpus, args.gpus_per_run) if gpus else [None] * (args.jobs or 1)
         threads = max(1, (os.cpu_count() or 1) // len(slots)) if not gpus and len(slots) > 1 else None
-        failures = run_here(todo, opts, slots, threads)
+        failures += run_here(todo, opts, slots, threads)
     if not args.no_report:
         # the report sees this command's settings (the demo's folders), not only the shell's variables
         subprocess.call([sys.executable, "-m", "report"], env={**os.environ, **settings.current().environ()})
     tracking.end_sweep(parent, len(failures))
     if failures:
-        say(f"{len(failures)} of {len(todo)} runs failed:")
+        say(f"{len(failures)} of {planned} runs failed:")
         for run_id, detail in sorted(failures):
             say(f"  {run_id}: {detail}")
         return 1

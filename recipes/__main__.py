@@ -93,6 +93,13 @@ def run_verb(verb: str, args) -> int:
             lock.acquire_if_present()
             if not args.force and manifest.read(spec.dir).get("status") == "finished":
                 raise UsageError(f"run {spec.id} already finished; its recipe stays as trained (--force to rewrite)")
+            if not args.force and manifest.has_checkpoints(spec.dir):
+                # Its recipe.yaml (header included) is what the checkpoints were trained with; `just train`
+                # resumes from it, and points the user at that header when options differ.
+                raise UsageError(f"run {spec.id} has checkpoints (status "
+                                 f"'{manifest.read(spec.dir).get('status', 'unknown')}'); its recipe.yaml stays as "
+                                 f"trained: `just train` with the options in its header resumes it (--force to "
+                                 f"rewrite)")
             # Axolotl's schema (a ~20 s import) checks a rendered recipe only when `--set` changed it: jaft's
             # own recipe is checked by the tests; `train` always checks before anything trains.
             cfg = build_recipe(spec, force=args.force, epochs=args.epochs, overrides=args.overrides,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import sys
 from datetime import datetime, timezone
@@ -69,6 +70,11 @@ def _numbered(run_dir: Path) -> list[Path]:
     return [p for p in Path(run_dir).glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name) and p.is_dir()]
 
 
+def has_checkpoints(run_dir: Path) -> bool:
+    """Any checkpoint-N folder, complete or not: the run has trained, and its recipe is a record."""
+    return bool(_numbered(run_dir))
+
+
 def checkpoint_problem(path: Path) -> str | None:
     """Why a checkpoint folder cannot be used (a save cut short, e.g. by a full disk), or None.
 
@@ -78,9 +84,11 @@ def checkpoint_problem(path: Path) -> str | None:
     if not state.is_file():
         return "no trainer_state.json"
     try:
-        float(json.loads(state.read_text(encoding="utf-8"))["epoch"])
+        epoch = float(json.loads(state.read_text(encoding="utf-8"))["epoch"])
     except (ValueError, KeyError, TypeError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return f"damaged trainer_state.json ({type(e).__name__}: {str(e).splitlines()[0][:80]})"
+    if not math.isfinite(epoch):  # Python's json reads NaN and Infinity; no epoch is either
+        return f"damaged trainer_state.json (epoch {epoch})"
     if not any((path / name).is_file() for name in ADAPTER_FILES):
         return "no adapter weights"
     return None
@@ -106,6 +114,30 @@ def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
         if epoch >= 1:
             found[epoch] = path
     return sorted(found.items())
+
+
+def weights_problem(checkpoint: Path) -> str | None:
+    """Why a checkpoint's adapter weights cannot be loaded (a file cut short, a damaged header), or None. A
+    safetensors file is an 8-byte header length, a JSON header naming each tensor's byte range, then the
+    data: checked without reading the tensors."""
+    weights = adapter_file(checkpoint)
+    if weights.suffix != ".safetensors":
+        return None  # a pickled .bin: only loading it tells
+    try:
+        size = weights.stat().st_size
+        with weights.open("rb") as f:
+            head = f.read(8)
+            length = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if length < 2 or 8 + length > size:
+                return f"{weights.name} is cut short or damaged ({size:,} bytes; no whole header)"
+            header = json.loads(f.read(length).decode("utf-8"))
+        ends = [int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"]
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+        return f"{weights.name} is damaged ({type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''})"
+    need = 8 + length + max(ends, default=0)
+    if size < need:
+        return f"{weights.name} is cut short ({size:,} of {need:,} bytes)"
+    return None
 
 
 def adapter_file(checkpoint: Path) -> Path:

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from jaft.common import follow_umask
 from prompts.tasks import HERE as PROMPTS_DIR
 from recipes.models import get_model
 
@@ -156,6 +157,7 @@ def ensure_tiny(name: str = "tiny") -> Path:
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tiny-"))
     try:
         build(tmp, name)
+        follow_umask(tmp)  # mkdtemp's folder is private, safetensors' weights 0600: a shared cache is not
         if not (target / "config.json").is_file():
             shutil.rmtree(target, ignore_errors=True)
             os.replace(tmp, target)

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from jaft.common import UsageError, choose
+from jaft.common import UsageError, choose, follow_umask
 from recipes import manifest, resume, tracking
 from recipes.cost import Meter
 from recipes.gate import stopped_at
@@ -168,7 +168,10 @@ def launch(spec: RunSpec, cfg: dict, recipe: Path, resumed: bool, lock: RunLock,
     oom = []
     # Every session of this run folder counts: a resumed or retried run cost its earlier attempts too
     # (--force starts from an empty folder, so from zero).
-    meter = Meter(spec.dir, before=manifest.read(spec.dir).get("cost"))
+    state = manifest.read(spec.dir)
+    meter = Meter(spec.dir, before=state.get("cost"), open_session=state.get("cost_session"))
+    # Recorded before Axolotl starts: a session killed with its jaft (and watchdog) still counts.
+    record(spec, cost=meter.before or None, cost_session=meter.session)
 
     def on_line(line: str) -> None:
         sys.stderr.write(line)
@@ -181,6 +184,7 @@ def launch(spec: RunSpec, cfg: dict, recipe: Path, resumed: bool, lock: RunLock,
         code, signum = run_training(cmd, env, on_line, spec.dir, keep_fds=(lock.fd,))
     finally:
         log.close()
+        follow_umask(spec.dir)  # safetensors saves every checkpoint's weights 0600
     cost = meter.stop()
     try:
         _end_tracking(spec, cost, track)
@@ -188,25 +192,27 @@ def launch(spec: RunSpec, cfg: dict, recipe: Path, resumed: bool, lock: RunLock,
         print(f"warning: {spec.id}: tracking: {type(e).__name__}: {str(e).splitlines()[0][:200]}", file=sys.stderr)
     if signum is not None:
         name = signal.Signals(signum).name
-        record(spec, status="interrupted", error=f"stopped by {name}", cost=cost)
+        record(spec, status="interrupted", error=f"stopped by {name}", cost=cost, cost_session=None)
         print(f"\n[jaft] {spec.id}: interrupted ({name}); `just train` again resumes from the last checkpoint",
               file=sys.stderr)
         raise Interrupted(signum)
     done = manifest.checkpoints(spec.dir)
     pruned = stopped_at(spec.dir) if spec.trial is not None else None
     if code == 0 and pruned is not None and len(done) >= pruned:  # `just tune` stopped it (recipes/gate.py)
-        if not record(spec, status="pruned", finished=manifest.now(), epochs_saved=len(done), cost=cost):
+        if not record(spec, status="pruned", finished=manifest.now(), epochs_saved=len(done), cost=cost,
+                      cost_session=None):
             return 1
         print(f"[jaft] {spec.id}: pruned by the tuner after epoch {pruned}", file=sys.stderr)
         return 0
     if code == 0 and len(done) >= int(cfg["num_epochs"]):
-        if not record(spec, status="finished", finished=manifest.now(), epochs_saved=len(done), cost=cost):
+        if not record(spec, status="finished", finished=manifest.now(), epochs_saved=len(done), cost=cost,
+                      cost_session=None):
             return 1
         print(f"[jaft] {spec.id}: finished, {len(done)} epoch checkpoints in {spec.dir}", file=sys.stderr)
         return 0
     reason = f"axolotl exited {code}" if code else f"only {len(done)} of {cfg['num_epochs']} epochs saved"
     if oom:
         reason = oom_advice(spec, cfg)
-    record(spec, status="failed", error=reason, epochs_saved=len(done), cost=cost)
+    record(spec, status="failed", error=reason, epochs_saved=len(done), cost=cost, cost_session=None)
     print(f"error: {spec.id}: {reason}; log: {spec.dir / 'train.log'}", file=sys.stderr)
     return code or 1

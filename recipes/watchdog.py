@@ -9,7 +9,9 @@ import signal
 import sys
 from pathlib import Path
 
+from jaft.common import follow_umask
 from recipes import manifest
+from recipes.cost import close_session
 from recipes.supervise import FORWARDED, end_group
 
 
@@ -21,10 +23,17 @@ def watch(pgid: int, run_dir: Path) -> int:
     if sys.stdin.buffer.read().strip() == b"done":
         return 0
     end_group(pgid)
+    follow_umask(run_dir)  # what jaft would have done after the training: weights readable as the umask says
     try:
-        if manifest.read(run_dir).get("status") == "running":
-            manifest.update(run_dir, status="interrupted",
-                            error="jaft was killed; its watchdog stopped the training")
+        run = manifest.read(run_dir)
+        if run.get("status") == "running":
+            # The killed session's time counts (its start is in run.json); it is closed here, now.
+            try:
+                cost = close_session(run, run_dir)
+            except Exception:  # noqa: BLE001 - a cost that cannot be read must not cost the status record
+                cost = run.get("cost")
+            manifest.update(run_dir, status="interrupted", error="jaft was killed; its watchdog stopped the training",
+                            cost=cost, cost_session=None)
     except Exception as e:  # noqa: BLE001 - the group is ended; a record that fails is only reported
         print(f"[jaft watchdog] could not record the interruption in {run_dir}/run.json: {e}", file=sys.stderr)
     return 0

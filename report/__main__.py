@@ -27,6 +27,8 @@ def add_arguments(verb: str, ap) -> None:
                     help="output folder (default reports/), replaced whole when the new report is complete")
     ap.add_argument("--select", default="task-metric", help="task-metric (the paper's rule) or val-loss")
     ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--force", action="store_true",
+                    help="replace the output folder even though it holds files jaft did not write (deleted)")
 
 
 def main(argv: list[str]) -> int:
@@ -43,7 +45,7 @@ def run_verb(verb: str, args) -> int:
     if args.runs is None and current().runs_given and not runs_root().is_dir():
         # A typo in JAFT_RUNS must not replace a complete report with an empty one.
         raise UsageError(f"JAFT_RUNS={runs_root()}: no such folder (unset it to use runs/)")
-    publish.check_out(args.out)
+    publish.check_out(args.out, args.force)
     # Relative to the folder the report is made in: every path the report prints names no machine.
     root = Path(os.path.relpath(args.runs or runs_root()))
     results, warnings = collect.collect(root, args.select)
@@ -56,13 +58,14 @@ def run_verb(verb: str, args) -> int:
     tuned = {k: r for k, r in results.items() if r.lr == collect.TUNED}  # `just tune` studies: own column
     results = {k: r for k, r in results.items() if r.lr != collect.TUNED}
     studies = tune.views(root, results, tuned, warnings)
+    warnings = list(dict.fromkeys(warnings))  # a damaged run.json is met by both collect and failures
     for warning in warnings:
         print(f"[jaft report] warning: {warning}", file=sys.stderr)
     if not results and not tuned:
         print(f"[jaft report] no scored runs under {root}: tables are all '–' "
               f"(train with `just train`, score with `just eval`)", file=sys.stderr)
     built = [tables.build(name, results, failed, tuned) for name in tables.specs()]
-    with publish.staged(args.out) as out:  # written aside, moved into place whole
+    with publish.staged(args.out, args.force) as out:  # written aside, moved into place whole
         write_report(out, built, results, failed, warnings, args)
         if studies:
             write_tune(out, studies, args)

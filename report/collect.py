@@ -94,8 +94,10 @@ def load(path: Path, select: str) -> Result | str:
         return f"{path}: best epoch lacks {missing}; left out"
     try:
         run = read_manifest(path.parent)
-    except DataError:
-        run = {}  # a damaged run.json: the scores stand, the cost is unknown (README.md names the file)
+    except DataError as e:
+        # A damaged run.json: what the run is, and whether it finished, is unknown, so its scores are left
+        # out of every table and file (the same words as `failures`' warning, said once).
+        return f"{e}; left out"
     result = Result(run_id=s.get("run_id", path.parent.name), run_dir=path.parent, model=model, task=task,
                     lr=lr, variant=s.get("variant"), best=best, scores=s, seed=seed_of(s, run), run=run)
     return replace(result, problem=predictions_problem(result.predictions))

@@ -17,11 +17,18 @@ def fake_checkpoint(run_dir: Path, step: int, epoch: int, *, state=True, adapter
     path = run_dir / f"checkpoint-{step}"
     path.mkdir(parents=True)
     if adapter:
-        (path / "adapter_model.safetensors").write_bytes(os.urandom(64))
+        (path / "adapter_model.safetensors").write_bytes(safetensors_bytes(os.urandom(64)))
     if state:
         history = [{"epoch": float(e), "eval_loss": 2.0 / e} for e in range(1, epoch + 1)]
         (path / "trainer_state.json").write_text(json.dumps({"epoch": float(epoch), "log_history": history}))
     return path
+
+
+def safetensors_bytes(data: bytes) -> bytes:
+    """A whole safetensors file holding `data` as one uint8 tensor (its header says how long it is)."""
+    header = json.dumps({"w": {"dtype": "U8", "shape": [len(data)], "data_offsets": [0, len(data)]}}).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + data
 
 
 def fake_finished_run(runs: Path, model: str = "tiny", task: str = "marc", lr: str = "2e-4", epochs: int = 1,
@@ -42,12 +49,21 @@ def fake_finished_run(runs: Path, model: str = "tiny", task: str = "marc", lr: s
         for epoch, ck in checkpoints(run):
             out = run / "eval" / f"epoch-{epoch}"
             out.mkdir(parents=True)
-            (out / "checkpoint.json").write_text(json.dumps(fingerprint(ck)))
+            (out / "checkpoint.json").write_text(json.dumps(epoch_record(ck, task)))
             (out / "scores.json").write_text(json.dumps({
                 "epoch": epoch, "split": "validation", "n": 2, "metrics": {"accuracy": 0.5}, "limit": None,
-                "checkpoint": ck.name, "checkpoint_fingerprint": fingerprint(ck)}))
+                "checkpoint": ck.name, "checkpoint_fingerprint": fingerprint(ck),
+                "inputs": epoch_record(ck, task)["inputs"]}))
         write_run_scores(run, manifest)
     return run
+
+
+def epoch_record(checkpoint: Path, task: str = "marc") -> dict:
+    """An epoch's checkpoint.json as `just eval` writes it: the checkpoint's fingerprint and the inputs (data,
+    generation settings) of a plain `just eval` in the current folder."""
+    from eval.inputs import current
+    from recipes.manifest import fingerprint
+    return {**fingerprint(checkpoint), "inputs": current(task, "hf", None)}
 
 
 def hold_lock(run_dir: Path, command: str = "python -m eval eval") -> subprocess.Popen:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -153,6 +154,8 @@ def test_other_generation_errors_are_not_swallowed(tmp_path):
 @pytest.mark.e2e
 def test_limit_scores_a_prefix_and_a_plain_eval_extends_it(evaluated, tmp_path):
     project = copy_project(evaluated, tmp_path / "p")
+    shutil.rmtree(project / RUN / "eval")  # a run not evaluated yet
+    (project / RUN / "scores.json").unlink()
     assert just("eval", RUN, "--limit", "10", cwd=project).returncode == 0
     epoch = json.loads((project / RUN / "eval/epoch-1/scores.json").read_text())
     assert (epoch["n"], epoch["limit"]) == (10, 10)
@@ -161,3 +164,8 @@ def test_limit_scores_a_prefix_and_a_plain_eval_extends_it(evaluated, tmp_path):
     epoch = json.loads((project / RUN / "eval/epoch-1/scores.json").read_text())
     assert (epoch["n"], epoch["limit"]) == (56, None)
     assert len((project / RUN / "eval/epoch-1/predictions.jsonl").read_text().splitlines()) == 56
+    # A smaller --limit afterwards keeps the scores over the whole split (issue 24, item 12).
+    proc = just("eval", RUN, "--limit", "10", cwd=project)
+    assert proc.returncode == 0 and "more than --limit 10; kept" in proc.stderr
+    epoch = json.loads((project / RUN / "eval/epoch-1/scores.json").read_text())
+    assert (epoch["n"], epoch["limit"]) == (56, None)

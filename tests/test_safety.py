@@ -22,8 +22,8 @@ from recipes.manifest import checkpoints, fingerprint
 from recipes.runs import RunSpec
 from tests.conftest import REPO, cli
 from tests.report_fixtures import write_scores
-from tests.safety_fixtures import (FOREVER, alive, fake_axolotl_run, fake_checkpoint, fake_finished_run, hold_lock,
-                                   wait_for)
+from tests.safety_fixtures import (FOREVER, alive, epoch_record, fake_axolotl_run, fake_checkpoint, fake_finished_run,
+                                   hold_lock, wait_for)
 
 RUN = "runs/tiny-marc-lr2e-4"
 
@@ -446,7 +446,7 @@ def test_non_utf8_predictions_are_one_line_errors(tmp_path):
     ck = run_dir / "checkpoint-57"
     out = run_dir / "eval" / "epoch-1"
     out.mkdir(parents=True)
-    (out / "checkpoint.json").write_text(json.dumps(fingerprint(ck)))
+    (out / "checkpoint.json").write_text(json.dumps(epoch_record(ck)))
     (out / "predictions.jsonl").write_bytes('{"id": 1, "raw": "caf\u00e9"}\n'.encode("latin-1"))
     proc = cli("eval", "eval", cwd=tmp_path)
     assert proc.returncode == 2
