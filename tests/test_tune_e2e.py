@@ -67,6 +67,9 @@ def test_tune_study_end_to_end(tmp_path, tiny_model):
     assert len(tuning) == 6 and tuning == ids(study_dir / "data" / "marc" / "validation.jsonl")
     assert not tuning & ids(ws / "data" / "marc" / "validation.jsonl")
     assert not tuning & ids(study_dir / "tiny-marc-tune-0" / "data" / "train.jsonl")
+    # What each trial was scored on, read back from its predictions: the tuning rows, never an eval row.
+    scored = list(study_dir.glob("tiny-marc-tune-*/eval/epoch-*/predictions.jsonl"))
+    assert scored and all(ids(f) == tuning for f in scored)
     # The best trial's epoch was scored once on the real eval split: the tuned cell and tune.md.
     tuned = json.loads((study_dir / "scores.json").read_text())
     assert tuned["lr"] == "tuned" and tuned["split"] == "validation" and tuned["best"]["n"] == 11
