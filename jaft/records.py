@@ -24,7 +24,8 @@ ARCHS = ["llama", "gpt2", "qwen2", "qwen3", "gemma2"]
 SPLITS = ["train", "validation", "test"]
 ATTENTION = ["eager", "sdpa", "flash_attention_2"]
 ADAPTERS = ["lora", "qlora"]
-RUN_STATUS = ["running", "finished", "failed", "interrupted"]
+# pruned: a `just tune` trial the tuner stopped after an epoch (pipeline/tune.py)
+RUN_STATUS = ["running", "finished", "failed", "interrupted", "pruned"]
 
 RUN_SCHEMA = 1
 SCORES_SCHEMA = 1

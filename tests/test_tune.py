@@ -223,3 +223,16 @@ def test_bad_tune_arguments_are_one_line_errors_and_write_nothing(tmp_path, monk
     with pytest.raises(UsageError, match=message):
         main(args)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_pruned_trial_s_run_json_reads_back_and_a_made_up_status_does_not(tmp_path):
+    """run.json's status is a closed set; a trial the tuner stopped is `pruned` there (recipes/train.py)."""
+    import json
+    from jaft.common import DataError
+    from recipes.manifest import read
+    (tmp_path / "run.json").write_text(json.dumps({"schema_version": 1, "run_id": "tiny-marc-tune-0",
+                                                   "status": "pruned"}))
+    assert read(tmp_path)["status"] == "pruned"
+    (tmp_path / "run.json").write_text(json.dumps({"schema_version": 1, "status": "prunned"}))
+    with pytest.raises(DataError, match="did you mean 'pruned'"):
+        read(tmp_path)
