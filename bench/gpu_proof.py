@@ -231,6 +231,13 @@ def main(argv: list[str]) -> int:
                        "HF_DATASETS_OFFLINE": "1", "AXOLOTL_DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"})
     if args.tiny:
         os.environ["JAFT_LAUNCHER"] = "accelerate"  # the GPU's launch path, on the CPU
+    from jaft import settings
+    # The command's settings were built at the front door, before these variables: hold the new ones.
+    with settings.use():
+        return measure(args, argv, cuda, device, steps, eval_rows, models, work, results, stem, started)
+
+
+def measure(args, argv, cuda, device, steps, eval_rows, models, work, results, stem, started) -> int:
     try:
         micro = max(int(get_model(m).recipe_overrides.get("micro_batch_size", 1)) for m in models)
         longest = max(get_model(m).native_context for m in models)

@@ -82,13 +82,13 @@ def test_a_running_eval_holds_its_run(trained, tmp_path):
                              "--working-directory", str(project), "eval", "--batch-size", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        wait_for(lambda: "eval eval" in lock_holder(run_dir).get("command", "")
+        wait_for(lambda: "jaft eval" in lock_holder(run_dir).get("command", "")
                  and alive(lock_holder(run_dir)["pid"]), 300, "the eval to take its run's lock")
         pid = lock_holder(run_dir)["pid"]
         for args in (("eval",), ("train", "tiny", "marc", "2e-4", "--epochs", "2", "--force")):
             other = just(*args, cwd=project)
             assert other.returncode == 2, other.stderr[-2000:]
-            assert f"run tiny-marc-lr2e-4 is busy: held by `python -m eval eval --batch-size 1` (pid {pid} on" \
+            assert f"run tiny-marc-lr2e-4 is busy: held by `python -m jaft eval --batch-size 1` (pid {pid} on" \
                 in other.stderr
         assert proc.wait(600) == 0, proc.stderr.read()[-3000:]
     finally:
