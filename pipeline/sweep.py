@@ -63,6 +63,16 @@ def data_failures(todo, bad: dict[str, str]) -> list:
     return failures
 
 
+def deepspeed_config(path: Path | None) -> str | None:
+    """--deepspeed as every run's `just train` gets it (absolute: a run may start elsewhere), or None;
+    a missing file is a one-line error before anything starts (sweep and tune)."""
+    if not path:
+        return None
+    if not path.is_file():
+        raise UsageError(f"--deepspeed {path}: no such file; e.g. recipes/deepspeed/zero2.json")
+    return str(path.resolve())
+
+
 def gpu_slots(gpus: list[str], per_run: int) -> list[str]:
     """`--gpus 0,1,2,3 --gpus-per-run 2` -> ['0,1', '2,3']: a run sees its group as CUDA_VISIBLE_DEVICES
     (ids left over, fewer than a group, stay idle)."""
@@ -156,11 +166,7 @@ def run_grid(grid: list[RunSpec], args) -> int:
         raise UsageError(f"bad --gpus '{args.gpus}'; expected comma-separated GPU ids, e.g. 0,1")
     if gpus and len(gpus) < args.gpus_per_run:
         raise UsageError(f"--gpus {args.gpus} has fewer GPUs than --gpus-per-run {args.gpus_per_run}")
-    deepspeed = None
-    if args.deepspeed:
-        if not args.deepspeed.is_file():
-            raise UsageError(f"--deepspeed {args.deepspeed}: no such file; e.g. recipes/deepspeed/zero2.json")
-        deepspeed = str(args.deepspeed.resolve())
+    deepspeed = deepspeed_config(args.deepspeed)
     ask = None
     if args.ray is not None:
         from pipeline import cluster  # only here: Ray is an optional extra

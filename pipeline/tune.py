@@ -29,7 +29,7 @@ from pathlib import Path
 
 from jaft.cli import at_least_one, user_path
 from jaft.common import UsageError, choose, data_root, run, runs_root
-from pipeline.sweep import ensure_data
+from pipeline.sweep import deepspeed_config, ensure_data
 from pipeline.trial import Objective, StudyConfig, TrialFailed, TrialLock, final, run_number, say, seeded_sampler
 from pipeline.tune_split import carve_into
 from prompts.tasks import TASKS
@@ -153,11 +153,7 @@ def run_verb(verb: str, args) -> int:
     seed = parse_seed(args.seed)
     if not 0 < args.lr_min < args.lr_max < 1:
         raise UsageError(f"--lr-min {args.lr_min} / --lr-max {args.lr_max}: expected 0 < min < max < 1")
-    deepspeed = None
-    if args.deepspeed:
-        if not args.deepspeed.is_file():
-            raise UsageError(f"--deepspeed {args.deepspeed}: no such file; e.g. recipes/deepspeed/zero2.json")
-        deepspeed = str(args.deepspeed.resolve())
+    deepspeed = deepspeed_config(args.deepspeed)
     if args.ray is not None:
         from pipeline import cluster
         cluster.require_ray()

@@ -216,7 +216,8 @@ def test_tuned_cell_in_table_and_tune_md(tmp_path, monkeypatch):
     (["tiny", "nope"], "unknown task 'nope'"),
     (["tiny", "marc", "--lr-min", "1e-3", "--lr-max", "1e-4"], "expected 0 < min < max < 1"),
     (["tiny", "marc", "--trials", "0"], "--trials must be at least 1"),
-    (["tiny", "marc", "--ranks", "0", "8"], "--ranks must be at least 1, got 0")])
+    (["tiny", "marc", "--ranks", "0", "8"], "--ranks must be at least 1, got 0"),
+    (["tiny", "marc", "--deepspeed", "zero9.json"], "--deepspeed zero9.json: no such file")])
 def test_bad_tune_arguments_are_one_line_errors_and_write_nothing(tmp_path, monkeypatch, args, message):
     from pipeline.tune import main
     monkeypatch.chdir(tmp_path)
