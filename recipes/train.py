@@ -48,8 +48,9 @@ def launcher() -> str:
 
 
 def axolotl_command(recipe: Path) -> list[str]:
-    exe = Path(sys.executable).with_name("axolotl")
-    return [str(exe), "train", str(recipe), "--launcher", launcher()]
+    """`axolotl train RECIPE`, through Axolotl's own CLI started as a module (recipes/axolotl_entry.py: why).
+    `-P`: the user's folder is not put first on the path, so a folder of theirs named `recipes` shadows nothing."""
+    return [sys.executable, "-P", "-m", "recipes.axolotl_entry", "train", str(recipe), "--launcher", launcher()]
 
 
 def oom_advice(spec: RunSpec, cfg: dict) -> str:
