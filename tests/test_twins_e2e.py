@@ -1,11 +1,14 @@
 """Each architecture family's tiny twin trains with real Axolotl and is evaluated on the CPU: the registry's
 recipe for that family (LoRA targets, attention implementation, special tokens, the response-only loss
-mask) is proven on the real trainer, not assumed. About a minute per twin on an idle 2-core machine."""
+mask) is proven on the real trainer, not assumed. The four twins are one `just sweep` (two runs side by side,
+one per core: about a minute and a half on an idle 2-core machine); each twin is then checked on its own."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from recipes.models import GROUPS, get_model
 from tests.conftest import SAMPLES, just
@@ -15,16 +18,23 @@ pytestmark = pytest.mark.e2e  # real Axolotl training of each twin (the `tiny_mo
 TWINS = GROUPS["twins"]
 
 
+@pytest.fixture(scope="module")
+def twins_swept(tmp_path_factory, tiny_model) -> Path:
+    """A project where `just sweep --models twins --tasks marc` trained (one epoch) and evaluated each twin."""
+    root = tmp_path_factory.mktemp("twins")
+    proc = just("sweep", "--models", "twins", "--tasks", "marc", "--lrs", "2e-4", "--epochs", "1", "--limit", "8",
+                "--jobs", "2", "--no-report", "--data-from", str(SAMPLES), cwd=root)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return root
+
+
 @pytest.mark.parametrize("twin", TWINS)
-def test_twin_trains_and_evaluates(twin, tmp_path, tiny_model):
-    steps = [("data", "marc", "--from", str(SAMPLES / "marc")),
-             ("train", twin, "marc", "2e-4", "--epochs", "1"),
-             ("eval", "--limit", "8")]
-    for step in steps:
-        proc = just(*step, cwd=tmp_path)
-        assert proc.returncode == 0, f"{step}: {proc.stderr[-3000:]}"
-    run = tmp_path / "runs" / f"{twin}-marc-lr2e-4"
+def test_twin_trains_and_evaluates(twin, twins_swept, tiny_model):
+    run = twins_swept / "runs" / f"{twin}-marc-lr2e-4"
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    assert "Plugin loaded successfully: recipes.vram_cap.VramCapPlugin" in (run / "train.log").read_text()
     recipe = (run / "recipe.yaml").read_text()
+    assert yaml.safe_load(recipe)["base_model"].endswith(f"{twin}-model")  # the twin's own weights, built here
     # the family's own switches reached Axolotl: soft-capped attention stays eager
     if get_model(twin).facts.eager_only:
         assert "attn_implementation: eager" in recipe
