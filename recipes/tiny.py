@@ -7,6 +7,7 @@ Example: `python -m recipes tiny` (prints the folder; built once, then reused).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -149,10 +150,28 @@ def build_twin(out: Path, name: str) -> None:
 
 def ensure_tiny(name: str = "tiny") -> Path:
     """The tiny model's (or a twin's) folder, building it first if needed (atomically: a temp folder, then
-    rename)."""
+    rename). Two processes asking at once (a `--jobs 2` sweep, parallel tests) build it once: the second
+    waits on a lock beside the folder, then finds it built."""
     target = tiny_dir(name)
     if (target / "config.json").is_file():
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target.parent / f".{target.name}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # blocking; the kernel drops it if this process dies
+        if (target / "config.json").is_file():
+            return target
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tiny-"))
+        try:
+            build(tmp, name)
+            follow_umask(tmp)  # mkdtemp's folder is private, safetensors' weights 0600: a shared cache is not
+            shutil.rmtree(target, ignore_errors=True)  # a folder left without config.json is incomplete
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        os.close(fd)
+    return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tiny-"))
     try:

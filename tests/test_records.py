@@ -414,6 +414,21 @@ def test_the_tiny_model_cache_follows_the_umask(tmp_path):
     assert set(found.values()) == {"0o755", "0o644"}, found
 
 
+def test_two_processes_asking_for_the_tiny_model_at_once_build_it_once(tmp_path):
+    """A `--jobs 2` sweep (or two test workers) may ask for the same twin at the same moment: it is built
+    once (the other waits), both get the whole model, and no half-built folder is left beside it."""
+    target = tmp_path / "tiny"
+    env = {**os.environ, "JAFT_TINY_DIR": str(target), "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-m", "recipes", "tiny"], cwd=REPO, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
+    assert [out.strip() for out, _ in outs] == [str(target)] * 2
+    assert (target / "config.json").is_file() and (target / "model.safetensors").is_file()
+    assert sum("Writing model shards" in err for _, err in outs) == 1, [err[-800:] for _, err in outs]
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".tiny-")]
+
+
 @pytest.mark.e2e
 def test_a_real_training_leaves_weights_the_umask_allows(trained):
     """`trained` ran real Axolotl under this process's umask: every file of the run follows it."""
