@@ -84,8 +84,9 @@ demo *args:
     @bash {{justfile_directory()}}/setup.sh
     @exec {{jaft}} demo "$@"
 
-# the test suite (what .ci/run calls)
+# the test suite (what .ci/run calls), on two pytest-xdist workers (tests/conftest.py groups what shares a
+# fixture); `just test -n 0` runs it in one process
 [no-exit-message]
 test *args:
     @bash {{justfile_directory()}}/setup.sh
-    @cd {{justfile_directory()}} && {{quote(justfile_directory() / ".venv/bin/python")}} -m pytest -q "$@"
+    @cd {{justfile_directory()}} && {{quote(justfile_directory() / ".venv/bin/python")}} -m pytest -q -n 2 --dist loadgroup "$@"

@@ -56,6 +56,22 @@ def pytest_collection_modifyitems(config, items):
     if wrong:
         raise pytest.UsageError(f"e2e marker on a test that cannot train, or missing on one using "
                                 f"{sorted(TRAINING_FIXTURES)}: {', '.join(wrong)}")
+    group_for_workers(items)
+
+
+# `just test` runs the suite on one pytest-xdist worker per core (`--dist loadgroup`): most of it is one
+# Python process at a time (imports, tokenizers, Axolotl's start), so a second core halves it. A group runs
+# on one worker, so a fixture is built once: the tests sharing the session's `trained` run form one group,
+# every other module is its own (its module fixtures: a sweep, a study, the demo). Trainings go first, so
+# the long groups do not start last. Without `-n` the groups change nothing.
+SESSION_TRAINING = {"trained", "evaluated"}
+
+
+def group_for_workers(items) -> None:
+    for item in items:
+        uses_session_run = bool(SESSION_TRAINING & set(getattr(item, "fixturenames", ())))
+        item.add_marker(pytest.mark.xdist_group("trained" if uses_session_run else item.path.stem))
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)  # stable: e2e first, order kept
 
 
 # Planted in the training environment of `trained`: no file of the run may contain it.
