@@ -172,14 +172,3 @@ def ensure_tiny(name: str = "tiny") -> Path:
     finally:
         os.close(fd)
     return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tiny-"))
-    try:
-        build(tmp, name)
-        follow_umask(tmp)  # mkdtemp's folder is private, safetensors' weights 0600: a shared cache is not
-        if not (target / "config.json").is_file():
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
