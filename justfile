@@ -89,4 +89,4 @@ demo *args:
 [no-exit-message]
 test *args:
     @bash {{justfile_directory()}}/setup.sh
-    @cd {{justfile_directory()}} && {{quote(justfile_directory() / ".venv/bin/python")}} -m pytest -q -n 2 --dist loadgroup "$@"
+    @cd {{justfile_directory()}} && {{quote(justfile_directory() / ".venv/bin/python")}} -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder "$@"

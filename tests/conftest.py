@@ -56,22 +56,65 @@ def pytest_collection_modifyitems(config, items):
     if wrong:
         raise pytest.UsageError(f"e2e marker on a test that cannot train, or missing on one using "
                                 f"{sorted(TRAINING_FIXTURES)}: {', '.join(wrong)}")
+    if not config.getoption("registry"):
+        leave_out_registry_tests(config, items)
     group_for_workers(items)
 
 
+def pytest_addoption(parser):
+    parser.addoption("--registry", action="store_true",
+                     help="also run the tests marked `registry`, which ask PyPI (left out by default)")
+
+
+# A test never reaches the network by default: the `registry` tests (pip's resolver asked about docs/gpu.md's
+# install line) run only with `just test --registry` (docs/commands.md), and are listed as deselected otherwise.
+def leave_out_registry_tests(config, items) -> None:
+    out = [item for item in items if item.get_closest_marker("registry") is not None]
+    if out:
+        config.hook.pytest_deselected(items=out)
+        items[:] = [item for item in items if item.get_closest_marker("registry") is None]
+
+
 # `just test` runs the suite on two pytest-xdist workers (`--dist loadgroup`): run alone, it keeps about one
-# of two cores busy (imports, tokenizers, Axolotl's start); two workers took it from 25.8 to 23.4 min. A group runs
-# on one worker, so a fixture is built once: the tests sharing the session's `trained` run form one group,
-# every other module is its own (its module fixtures: a sweep, a study, the demo). Trainings go first, so
-# the long groups do not start last. Without `-n` the groups change nothing.
+# of two cores busy (imports, tokenizers, Axolotl's start). A group runs on one worker, so a fixture is built
+# once: the tests sharing the session's `trained` run form one group, every other module is its own (its
+# module fixtures: a sweep, a study, the demo). Trainings go first, so the long groups do not start last
+# (`--no-loadscope-reorder` keeps this order; xdist would otherwise sort groups by their number of tests).
+# Without `-n` the groups change nothing. pytest-xdist 3.8 names the group by rewriting `item._nodeid`, which
+# pytest 9.2 no longer reads (its groups were silently ignored and every module fixture was built once per
+# test): pytest stays at 9.1.1, and `pytest_xdist_node_collection_finished` below stops the run if they are
+# lost again.
 SESSION_TRAINING = {"trained", "evaluated"}
 
 
+# The longest groups, longest first (`just test --durations=0`, summed per group): a worker holds its group
+# and the next, so the longest must be handed out first or one of them runs alone at the end.
+LONGEST_FIRST = ["trained", "test_cluster_e2e", "test_demo_sweep", "test_twins_e2e", "test_tune_e2e"]
+
+
 def group_for_workers(items) -> None:
+    groups = {}
     for item in items:
         uses_session_run = bool(SESSION_TRAINING & set(getattr(item, "fixturenames", ())))
-        item.add_marker(pytest.mark.xdist_group("trained" if uses_session_run else item.path.stem))
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)  # stable: e2e first, order kept
+        groups[item] = "trained" if uses_session_run else item.path.stem
+        item.add_marker(pytest.mark.xdist_group(groups[item]))
+
+    def rank(item):
+        group = groups[item]
+        return (LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST),
+                item.get_closest_marker("e2e") is None)
+    items.sort(key=rank)  # stable: within a rank, collection order is kept
+
+
+def pytest_xdist_node_collection_finished(node, ids):
+    """On `--dist loadgroup`, every test id a worker collected ends in `@group`; else the groups are lost."""
+    if node.config.getvalue("dist") != "loadgroup":
+        return
+    lost = [i for i in ids if "@" not in i.rpartition("::")[2]]
+    if lost:
+        pytest.exit(f"pytest-xdist did not apply the test groups ({len(lost)} tests, e.g. {lost[0]}): pytest "
+                    f"{pytest.__version__} is not a version it supports; install the pinned ones "
+                    f"(pip install -e '.[test]')", returncode=3)
 
 
 # Planted in the training environment of `trained`: no file of the run may contain it.

@@ -38,7 +38,7 @@ def cli_with_timeout(args, cwd, timeout):
 @pytest.mark.parametrize("line, says", [
     ('{"id": 1, "raw": "x", "references": ["x"], "deep": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
     ('{"id": 1, "raw": "x", "references": ["x"], "big": ' + "7" * 5000 + "}", "4300 digits"),
-])
+], ids=["deep", "long-int"])  # short ids: the test id travels in PYTEST_CURRENT_TEST, and 200 kB will not exec
 def test_json_python_cannot_hold_is_a_one_line_error_naming_the_line(tmp_path, line, says):
     f = tmp_path / "p.jsonl"
     f.write_text('{"id": 0, "raw": "positive", "references": ["positive"]}\n' + line + "\n", encoding="utf-8")
