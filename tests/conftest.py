@@ -153,20 +153,40 @@ def fake_axolotl(workdir, monkeypatch):
     return train_mod.train
 
 
+def without_venv_on_path() -> str:
+    """PATH as a user has it who runs `.venv/bin/just train` without activating the virtualenv."""
+    venv_bin = str(Path(sys.executable).parent)
+    return os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
+
+
+def sample_slice(task: str, dest: Path, train: int, validation: int | None = None) -> Path:
+    """The first rows of a task's bundled samples (every validation row unless told), in `dest/`: a training
+    there is mostly Axolotl's start-up."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", train), ("validation", validation)):
+        lines = (SAMPLES / task / f"{split}.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+        (dest / f"{split}.jsonl").write_text("".join(lines[:n]), encoding="utf-8")
+    return dest
+
+
 def copy_samples(task: str, dest: Path) -> Path:
     shutil.copytree(SAMPLES / task, dest)
     return dest
 
 
+TRAINED_ROWS = 64
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, tiny_model) -> Path:
-    """A project folder where `just train tiny marc 2e-4 --epochs 2` ran real Axolotl (once per session).
+    """A project folder where `just train tiny marc 2e-4 --epochs 2` ran real Axolotl (once per session), on
+    the first 64 training rows of the MARC-ja samples (16 steps an epoch) and all 56 validation rows.
 
     Tests that change the run copy it first (`copy_project`)."""
     from prompts.data import prepare
     from prompts.tasks import TASKS
     root = tmp_path_factory.mktemp("trained")
-    prepare(TASKS["marc"], SAMPLES / "marc", root / "data" / "marc")
+    prepare(TASKS["marc"], sample_slice("marc", root / "src", TRAINED_ROWS), root / "data" / "marc")
     proc = just("train", "tiny", "marc", "2e-4", "--epochs", "2", cwd=root,
                 env={"HF_TOKEN": SECRET, "WANDB_API_KEY": SECRET})
     assert proc.returncode == 0, proc.stderr[-3000:]

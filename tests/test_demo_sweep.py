@@ -10,7 +10,7 @@ import sys
 import pytest
 from PIL import Image
 
-from tests.conftest import copy_project, just
+from tests.conftest import copy_project, just, sample_slice
 
 RUNS = ("tiny-marc-lr2e-4", "tiny-marc-lr2e-4-s43", "tiny-jsquad-lr2e-4", "tiny-xlsum-lr2e-4")
 
@@ -88,13 +88,19 @@ def test_finished_demo_starts_nothing(demo, tmp_path):
 
 
 @pytest.mark.e2e  # real Axolotl training on the tiny model
-def test_crash_mid_sweep_finishes_the_others(demo, tmp_path):
-    ws = copy_project(demo[0], tmp_path / "demo")
+def test_crash_mid_sweep_finishes_the_others(tmp_path, tiny_model):
+    """Two runs, one of which cannot train (a broken line in its data): the other trains, is scored and
+    reported; the summary names the failure and the sweep exits 1."""
+    from prompts.data import prepare
+    from prompts.tasks import TASKS
+    ws = tmp_path / "ws"
+    for task in ("marc", "jsquad"):
+        prepare(TASKS[task], sample_slice(task, tmp_path / "src" / task, 16, 8), ws / "data" / task)
     bad = ws / "data" / "jsquad" / "train.jsonl"
     bad.write_text(bad.read_text() + '{"id": "broken\n')
     env = {"JAFT_DATA": str(ws / "data"), "JAFT_RUNS": str(ws / "runs"), "JAFT_REPORTS": str(ws / "reports")}
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "sweep", "--models", "tiny", "--tasks", "marc", "jsquad",
-                           "--lrs", "2e-4", "5e-5", "--epochs", "1"], cwd=tmp_path, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "sweep", "--models", "tiny", "--tasks", "jsquad", "marc",
+                           "--lrs", "5e-5", "--epochs", "1", "--limit", "8"], cwd=tmp_path, capture_output=True,
                           text=True, env={**os.environ, **env})
     assert proc.returncode == 1
     summary = proc.stderr[proc.stderr.index("runs failed:"):]

@@ -14,7 +14,7 @@ from bench.proof_plugin import throughput
 from bench.random_models import config_for, tokenizer_for
 from recipes.memory import Setting, peak_mib, weight_counts
 from recipes.models import DEFAULT_CAP_MB, MODELS, get_model
-from tests.conftest import REPO
+from tests.conftest import REPO, without_venv_on_path
 
 
 def step(model: str, attn: str = "eager", gc: bool = False, liger: bool = False) -> Setting:
@@ -153,7 +153,8 @@ def test_tiny_proof_end_to_end(tmp_path, tiny_model):
     launcher (the GPU's path), measured from inside the run, and eval's generation; the results file holds
     every field per run, honest about what a CPU cannot show."""
     out = tmp_path / "results"
-    proc = proof("--tiny", "--steps", "4", "--eval-rows", "4", "--out", str(out), "--work", str(tmp_path / "w"))
+    proc = proof("--tiny", "--steps", "4", "--eval-rows", "4", "--out", str(out), "--work", str(tmp_path / "w"),
+                 env={"PATH": without_venv_on_path()})  # as a user who did not activate the virtualenv
     assert proc.returncode == 0, proc.stderr[-4000:]
     (results,) = out.glob("gpu-proof-*-cpu.jsonl")
     records = [json.loads(line) for line in results.read_text().splitlines()]
@@ -171,9 +172,11 @@ def test_tiny_proof_end_to_end(tmp_path, tiny_model):
     assert set(evals) == {"jsquad", "xlsum"} and 500 <= evals["xlsum"]["prompt_tokens_mean"] <= 512
     assert all(r["examples_per_s"] > 0 and r["n"] == 4 for r in evals.values())
     log = (tmp_path / "w" / "runs" / "tiny-xlsum-lr2e-4" / "train.log").read_text()
-    assert "jaft vram cap: no CUDA device" in log
+    assert "jaft vram cap: no CUDA device" in log  # the plugin ran inside the launched process
+    assert "Plugin loaded successfully: recipes.vram_cap.VramCapPlugin" in log
     launched = (tmp_path / "w" / "logs" / "tiny-xlsum-lr2e-4.log").read_text()
     assert "--launcher accelerate" in launched
+    assert "`accelerate launch` and had defaults used instead" in launched  # accelerate's own launcher ran
     md = results.with_suffix(".md").read_text()
     assert "| tiny | paper (eager) | 512 | finished |" in md and "n/a" in md
 

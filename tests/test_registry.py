@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, SAMPLES, cli, just
+from tests.conftest import REPO, cli, just, sample_slice
 from tests.report_fixtures import write_scores
 
 PROMPTS = REPO / "prompts"
@@ -109,7 +109,7 @@ def test_a_copied_task_runs_data_train_eval_report(tmp_path, tiny_model):
     table; then data -> train (tiny, 1 epoch) -> eval -> report, without touching Python."""
     env = {"JAFT_TASKS": str(copy_task(tmp_path, "marc", "reviews",
                                        table={"name": "table9", "title": "Reviews accuracy (%)"}))}
-    steps = [("data", "reviews", "--from", str(SAMPLES / "marc")),
+    steps = [("data", "reviews", "--from", str(sample_slice("marc", tmp_path / "src", 24, 8))),
              ("train", "tiny", "reviews", "2e-4", "--epochs", "1"),
              ("eval", "--limit", "8"), ("report", "--no-plots")]
     for step in steps:

@@ -1,5 +1,6 @@
 """Issue 14's cases with real Axolotl on the tiny model: a real `just train` killed by a real signal, a real
-`just eval` holding its run against a second eval and a `--force`, a cut save set aside by a real resume."""
+`just eval` holding its run against a second eval and a `--force`, a cut save set aside by a real resume
+(the suite's resume test)."""
 from __future__ import annotations
 
 import json
@@ -79,7 +80,7 @@ def test_a_running_eval_holds_its_run(trained, tmp_path):
     project = copy_project(trained, tmp_path / "p")
     run_dir = project / RUN
     proc = subprocess.Popen([str(Path(sys.executable).with_name("just")), "--justfile", str(REPO / "justfile"),
-                             "--working-directory", str(project), "eval", "--batch-size", "1"],
+                             "--working-directory", str(project), "eval", "--batch-size", "1", "--limit", "24"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         wait_for(lambda: "jaft eval" in lock_holder(run_dir).get("command", "")
@@ -88,22 +89,25 @@ def test_a_running_eval_holds_its_run(trained, tmp_path):
         for args in (("eval",), ("train", "tiny", "marc", "2e-4", "--epochs", "2", "--force")):
             other = just(*args, cwd=project)
             assert other.returncode == 2, other.stderr[-2000:]
-            assert f"run tiny-marc-lr2e-4 is busy: held by `python -m jaft eval --batch-size 1` (pid {pid} on" \
-                in other.stderr
+            assert (f"run tiny-marc-lr2e-4 is busy: held by `python -m jaft eval --batch-size 1 --limit 24` "
+                    f"(pid {pid} on") in other.stderr
         assert proc.wait(600) == 0, proc.stderr.read()[-3000:]
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     for epoch, checkpoint in checkpoints(run_dir):
         ids = [json.loads(line)["id"] for line in (run_dir / f"eval/epoch-{epoch}/predictions.jsonl").open()]
-        assert len(ids) == len(set(ids)) == 56
+        assert len(ids) == len(set(ids)) == 24
         scores = json.loads((run_dir / f"eval/epoch-{epoch}/scores.json").read_text())
-        assert scores["n"] == 56 and scores["checkpoint_fingerprint"]["sha256"] == fingerprint(checkpoint)["sha256"]
+        assert scores["n"] == 24 and scores["checkpoint_fingerprint"]["sha256"] == fingerprint(checkpoint)["sha256"]
     assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"  # --force changed nothing
 
 
-def test_cut_save_is_set_aside_and_other_options_refused(trained, tmp_path):
-    """Cases 3 and 5: the last save lost its trainer_state.json (a full disk); the run says "running"."""
+def test_interrupted_run_resumes_from_its_last_whole_checkpoint(trained, tmp_path):
+    """Cases 3 and 5: killed while saving epoch 2, the last save lost its trainer_state.json (a full disk) and
+    the run says "running": other options are refused, `just train` sets the cut save aside and resumes
+    from epoch 1 (Axolotl's own resume), and the cost counts both sessions. (One training stands for the
+    plain resume too: a run killed during epoch 2 has the same whole checkpoint to resume from.)"""
     project = copy_project(trained, tmp_path / "p")
     run_dir = project / RUN
     (_, first), (_, last) = checkpoints(run_dir)
@@ -119,6 +123,11 @@ def test_cut_save_is_set_aside_and_other_options_refused(trained, tmp_path):
     assert f"{last.name} is an incomplete save (no trainer_state.json); set aside as incomplete-{last.name}" \
         in proc.stderr
     assert f"resume from checkpoint at {RUN}/{first.name}" in proc.stderr  # Axolotl's own log line
+    assert "(resuming)" in proc.stderr
     assert [e for e, _ in checkpoints(run_dir)] == [1, 2] and (run_dir / f"incomplete-{last.name}").is_dir()
-    manifest = json.loads((run_dir / "run.json").read_text())
-    assert manifest["status"] == "finished" and manifest["resumed"] is True
+    after = json.loads((run_dir / "run.json").read_text())
+    assert after["status"] == "finished" and after["resumed"] is True
+    # The cost counts both sessions; the trainer's token count carries on from the checkpoint.
+    assert after["cost"]["sessions"] == 2 and after["cost"]["wall_s"] > manifest["cost"]["wall_s"]
+    one_epoch = json.loads((first / "trainer_state.json").read_text())["num_input_tokens_seen"]
+    assert after["cost"]["tokens"] == 2 * one_epoch == manifest["cost"]["tokens"]

@@ -8,7 +8,7 @@ import pytest
 
 from jaft.common import UsageError
 from recipes import tracking
-from tests.conftest import SAMPLES, SECRET, just
+from tests.conftest import SECRET, just, sample_slice
 
 RUN = "runs/tiny-marc-lr2e-4"
 
@@ -59,7 +59,7 @@ def test_tracked_run_in_mlflow(tmp_path, tiny_model):
     from prompts.data import prepare
     from prompts.tasks import TASKS
 
-    prepare(TASKS["marc"], SAMPLES / "marc", tmp_path / "data" / "marc")
+    prepare(TASKS["marc"], sample_slice("marc", tmp_path / "src", 24, 8), tmp_path / "data" / "marc")
     env = {"HF_TOKEN": SECRET, "WANDB_API_KEY": SECRET, "MLFLOW_TRACKING_URI": ""}
     proc = just("train", "tiny", "marc", "2e-4", "--epochs", "1", "--track", "mlflow", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

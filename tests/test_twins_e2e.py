@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from recipes.models import GROUPS, get_model
-from tests.conftest import SAMPLES, just
+from tests.conftest import just, sample_slice
 
 pytestmark = pytest.mark.e2e  # real Axolotl training of each twin (the `tiny_model` fixture builds `tiny`)
 
@@ -22,8 +22,9 @@ TWINS = GROUPS["twins"]
 def twins_swept(tmp_path_factory, tiny_model) -> Path:
     """A project where `just sweep --models twins --tasks marc` trained (one epoch) and evaluated each twin."""
     root = tmp_path_factory.mktemp("twins")
+    sample_slice("marc", root / "src" / "marc", 24, 9)  # 6 steps, 8 scored rows (one neutral left out)
     proc = just("sweep", "--models", "twins", "--tasks", "marc", "--lrs", "2e-4", "--epochs", "1", "--limit", "8",
-                "--jobs", "2", "--no-report", "--data-from", str(SAMPLES), cwd=root)
+                "--jobs", "2", "--no-report", "--data-from", str(root / "src"), cwd=root)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return root
 
@@ -50,7 +51,7 @@ def test_qlora_trains_a_twin_on_the_cpu(tmp_path, tiny_model):
     """`--variant qlora`: Axolotl loads the twin's linear layers in 4-bit NF4 through bitsandbytes' CPU
     backend and trains LoRA on them; eval loads the same 4-bit base under the adapter (the GPU proof
     measures the training on a GPU)."""
-    for step in (("data", "marc", "--from", str(SAMPLES / "marc")),
+    for step in (("data", "marc", "--from", str(sample_slice("marc", tmp_path / "src", 16, 5))),
                  ("train", "tiny-qwen3", "marc", "2e-4", "--variant", "qlora", "--epochs", "1"),
                  ("eval", "--limit", "4")):
         proc = just(*step, cwd=tmp_path)
