@@ -4,19 +4,14 @@ virtualenv off PATH, so that a GPU user's first run does not discover a broken l
 Axolotl cannot import: one training proves both."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from jaft.common import atomic_write_jsonl
-from tests.conftest import SAMPLES, cli, just
+from tests.conftest import cli, just, sample_slice
 
 
 def few_rows(tmp_path: Path, n: int = 12) -> Path:
     """A project with MARC-ja prepared from the first rows of the bundled samples."""
-    src = tmp_path / "src"
-    for split, count in (("train", n), ("validation", 4)):
-        lines = (SAMPLES / "marc" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()[:count]
-        atomic_write_jsonl(src / f"{split}.jsonl", [json.loads(line) for line in lines])
+    src = sample_slice("marc", tmp_path / "src", n, 4)
     project = tmp_path / "p"
     project.mkdir()
     cli("prompts", "data", "marc", "--from", str(src), cwd=project, check=True)

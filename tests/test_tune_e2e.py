@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLES, just
+from tests.conftest import just, sample_slice
 
 pytestmark = pytest.mark.e2e  # real Axolotl training of the tiny model
 
@@ -19,19 +19,12 @@ def ids(path: Path) -> set[str]:
     return {json.loads(line)["id"] for line in path.open(encoding="utf-8")}
 
 
-def slice_samples(ws: Path, train: int, validation: int) -> None:
-    (ws / "src" / "marc").mkdir(parents=True)
-    for split, n in (("train", train), ("validation", validation)):
-        lines = (SAMPLES / "marc" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
-        (ws / "src" / "marc" / f"{split}.jsonl").write_text("".join(lines[:n]), encoding="utf-8")
-
-
 def test_the_epoch_gate_stops_real_axolotl_training(tmp_path, tiny_model):
     """A trial told to stop after epoch 1 of 3 (the verdict written beforehand, as the tuner writes it) ends
     there: one checkpoint, run.json `pruned`, exit 0; the recipe still says 3 epochs (the same schedule)."""
     from prompts.data import prepare
     from prompts.tasks import TASKS
-    slice_samples(tmp_path, 13, 4)
+    sample_slice("marc", tmp_path / "src" / "marc", 13, 4)
     prepare(TASKS["marc"], tmp_path / "src" / "marc", tmp_path / "data" / "marc")
     run_dir = tmp_path / "runs" / "tiny-marc-tune-9"
     (run_dir / "tune-gate").mkdir(parents=True)
@@ -48,7 +41,7 @@ def test_tune_study_end_to_end(tmp_path, tiny_model):
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
     ws = tmp_path
-    slice_samples(ws, 26, 12)  # 5 steps an epoch: a trial is mostly start-up
+    sample_slice("marc", ws / "src" / "marc", 26, 12)  # 5 steps an epoch: a trial is mostly start-up
     env = {"JAFT_DATA": str(ws / "data"), "JAFT_RUNS": str(ws / "runs"), "JAFT_REPORTS": str(ws / "reports")}
     first = just(*ARGS, cwd=ws, env=env)
     assert first.returncode == 0, first.stderr[-4000:]
