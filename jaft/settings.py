@@ -36,6 +36,7 @@ VARIABLES = {
     "JAFT_INVOCATION_DIR": "where the user typed the command (set by the justfile); relative paths start there",
     "JAFT_TRACK": "the experiment tracker when no --track is given: mlflow, wandb, or off (default)",
     "JAFT_WANDB_MODE": "the user's WANDB_MODE, kept by the justfile (which pins WANDB_MODE=disabled)",
+    "JAFT_MLFLOW_PARENT_RUN_ID": "set by `sweep --track mlflow` for the runs it starts: their parent MLflow run",
 }
 
 
@@ -57,20 +58,21 @@ class Settings:
     orphan_wait_s: float
     track: str = ""
     wandb_mode: str | None = None    # None: JAFT_WANDB_MODE not set at all
+    mlflow_parent: str = ""          # a sweep's MLflow run, parent of the runs it starts
 
     def user_path(self, text: str | os.PathLike) -> Path:
-        """A path the user typed, relative to where the user is (kept relative when that is here)."""
-        path = Path(text).expanduser()
-        if path.is_absolute() or self.user_dir == Path.cwd():
-            return path
-        return Path(os.path.relpath(self.user_dir / path))
+        """A path the user typed, relative to where the user is: as typed when the user is here, else relative
+        to here when it lies inside this folder, else absolute (never `../../tmp/x/...`)."""
+        return _from_user(Path(text).expanduser(), self.user_dir, Path.cwd())
 
     def environ(self) -> dict[str, str]:
-        """The variables a child jaft (a sweep's step, a cluster task) needs to see these settings, as
-        absolute paths: a child may start in another folder."""
+        """Every variable a child jaft (a sweep's step, a cluster task, the sweep's report) needs to see these
+        settings: paths absolute (a child may start in another folder), and the folder this process's relative
+        paths start from (a child's arguments are typed by this process, not by the user), the tracker and
+        the sweep's parent run included. Empty values are given too: they override the parent's environment."""
         env = {"JAFT_DATA": self.data, "JAFT_RUNS": self.runs, "JAFT_REPORTS": self.reports,
                "JAFT_TINY_DIR": self.tiny_dir, "JAFT_KILL_GRACE_S": self.kill_grace_s,
-               "JAFT_ORPHAN_WAIT_S": self.orphan_wait_s}
+               "JAFT_ORPHAN_WAIT_S": self.orphan_wait_s, "JAFT_INVOCATION_DIR": Path.cwd()}
         env = {k: str(Path(v).resolve()) if isinstance(v, Path) else str(v) for k, v in env.items()}
         env["JAFT_TASKS"] = os.pathsep.join(str(p.resolve()) for p in self.task_files)
         env["JAFT_MODELS"] = os.pathsep.join(str(p.resolve()) for p in self.model_files)
@@ -81,7 +83,20 @@ class Settings:
             env["JAFT_DATA_MIRROR"] = self.data_mirror
         if self.launcher:
             env["JAFT_LAUNCHER"] = self.launcher
+        env["JAFT_TRACK"] = self.track
+        env["JAFT_MLFLOW_PARENT_RUN_ID"] = self.mlflow_parent
+        if self.wandb_mode is not None:
+            env["JAFT_WANDB_MODE"] = self.wandb_mode
         return env
+
+
+def _from_user(path: Path, user_dir: Path, here: Path) -> Path:
+    """`path` typed in `user_dir`, for a process working in `here` (Settings.user_path)."""
+    if path.is_absolute() or user_dir == here:
+        return path
+    target = Path(os.path.normpath(Path(user_dir, path).absolute()))
+    base = Path(os.path.normpath(here.absolute()))
+    return target.relative_to(base) if target == base or base in target.parents else target
 
 
 def _seconds(env, name: str, default: float) -> float:
@@ -109,8 +124,7 @@ def from_environ(env=None, cwd: Path | None = None) -> Settings:
         text = env.get(name, "").strip()
         if not text:
             return None if default is None else Path(default)
-        p = Path(text).expanduser()
-        return p if p.is_absolute() or user_dir == here else Path(os.path.relpath(user_dir / p, here))
+        return _from_user(Path(text).expanduser(), user_dir, here)
 
     def folder(name: str, default: str) -> Path:
         p = path(name, default)
@@ -132,6 +146,7 @@ def from_environ(env=None, cwd: Path | None = None) -> Settings:
         tiny_dir=path("JAFT_TINY_DIR", ".cache/tiny-model").resolve(),
         launcher=launcher, kill_grace_s=grace, orphan_wait_s=_seconds(env, "JAFT_ORPHAN_WAIT_S", grace + 30),
         track=env.get("JAFT_TRACK", "").strip(), wandb_mode=env.get("JAFT_WANDB_MODE"),
+        mlflow_parent=env.get("JAFT_MLFLOW_PARENT_RUN_ID", "").strip(),
     )
 
 

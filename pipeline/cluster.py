@@ -154,12 +154,15 @@ def _check_node(markers: dict[str, str]) -> tuple[str, list[str]]:
 
 def shared_env(models: set[str]) -> dict[str, str]:
     """The settings as absolute paths (for this process and every task), the full lists of registry files
-    included (JAFT_TASKS, JAFT_MODELS: os.pathsep-separated); the hub caches stay per node."""
+    included (JAFT_TASKS, JAFT_MODELS: os.pathsep-separated), the tracker, the sweep's parent run and the
+    tracker's store (tracking.child_env); the hub caches stay per node."""
     if "tiny" in models:  # built here once, not by two tasks at the same time
         ensure_tiny()
+    from recipes.tracking import child_env
     env = settings.current().environ()
     os.environ.update(env)
-    return env
+    del env["JAFT_INVOCATION_DIR"]  # a task's paths are absolute, and a node may lack this folder
+    return {**env, **child_env()}
 
 
 def connect(address: str, env: dict[str, str]) -> None:

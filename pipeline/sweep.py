@@ -188,24 +188,26 @@ def run_grid(grid: list[RunSpec], args) -> int:
     say(f"{len(grid)} runs, {len(todo)} to do{where}")
     if args.dry_run:
         return 0
-    parent = tracking.start_sweep(track, f"sweep-{datetime.now().strftime('%Y%m%d-%H%M%S')}") if todo else None
+    # The steps run under the sweep's settings: its tracker and, with MLflow, its parent run (Settings.environ)
+    held = tracking.start_sweep(track, f"sweep-{datetime.now().strftime('%Y%m%d-%H%M%S')}") if todo else None
     planned = len(todo)
-    bad = ensure_data(sorted({s.task.name for s, _ in todo}), args.data_from) if todo else {}
-    failures = data_failures(todo, bad)
-    todo = [(s, t) for s, t in todo if s.task.name not in bad]
-    if ask and todo:
-        more, interrupted = cluster.run_grid(todo, opts, ask, args.ray)
-        failures += more
-        if interrupted:
-            return 130
-    else:
-        slots = gpu_slots(gpus, args.gpus_per_run) if gpus else [None] * (args.jobs or 1)
-        threads = max(1, (os.cpu_count() or 1) // len(slots)) if not gpus and len(slots) > 1 else None
-        failures += run_here(todo, opts, slots, threads)
-    if not args.no_report:
-        # the report sees this command's settings (the demo's folders), not only the shell's variables
-        subprocess.call([sys.executable, "-m", "report"], env={**os.environ, **settings.current().environ()})
-    tracking.end_sweep(parent, len(failures))
+    with settings.use(held or settings.current()):
+        bad = ensure_data(sorted({s.task.name for s, _ in todo}), args.data_from) if todo else {}
+        failures = data_failures(todo, bad)
+        todo = [(s, t) for s, t in todo if s.task.name not in bad]
+        if ask and todo:
+            more, interrupted = cluster.run_grid(todo, opts, ask, args.ray)
+            failures += more
+            if interrupted:
+                return 130
+        else:
+            slots = gpu_slots(gpus, args.gpus_per_run) if gpus else [None] * (args.jobs or 1)
+            threads = max(1, (os.cpu_count() or 1) // len(slots)) if not gpus and len(slots) > 1 else None
+            failures += run_here(todo, opts, slots, threads)
+        if not args.no_report:
+            # the report sees this command's settings (the demo's folders), not only the shell's variables
+            subprocess.call([sys.executable, "-m", "report"], env={**os.environ, **settings.current().environ()})
+    tracking.end_sweep(held and held.mlflow_parent, len(failures))
     if failures:
         say(f"{len(failures)} of {planned} runs failed:")
         for run_id, detail in sorted(failures):

@@ -29,7 +29,6 @@ from jaft.common import UsageError, choose
 TRACKERS = ("mlflow", "wandb")
 OFF = ("", "off", "none", "0", "false")
 EXPERIMENT = "jaft"
-PARENT_VAR = "JAFT_MLFLOW_PARENT_RUN_ID"   # a sweep's MLflow run, parent of the runs it starts
 # run.json facts logged as MLflow parameters (stable over a run's sessions: MLflow refuses to change a parameter)
 RUN_FACTS = ("run_id", "model", "task", "lr", "variant", "seed", "base_model", "prompt_template",
              "prompt_template_sha256")
@@ -125,9 +124,10 @@ def _mlflow_run(run_dir: Path, manifest: dict, create: bool):
                 f"starting a new one")
     if not create:
         return client, None, None
+    from jaft.settings import current
     tags = {"jaft.run_id": manifest.get("run_id", run_dir.name)}
-    if os.environ.get(PARENT_VAR):
-        tags["mlflow.parentRunId"] = os.environ[PARENT_VAR]
+    if current().mlflow_parent:  # a sweep's step: the sweep's run is the parent (JAFT_MLFLOW_PARENT_RUN_ID)
+        tags["mlflow.parentRunId"] = current().mlflow_parent
     run = client.create_run(_experiment(client, uri), run_name=manifest.get("run_id", run_dir.name), tags=tags)
     record = {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id, "tracking_uri": public_uri(uri)}
     return client, run.info.run_id, record
@@ -278,14 +278,16 @@ def _wandb_eval(run_dir: Path, manifest: dict, scores: dict, update_manifest) ->
 
 # ---- sweeps --------------------------------------------------------------------------------------------------
 
-def start_sweep(track: str | None, name: str) -> str | None:
-    """The sweep's own tracker run, parent of every run it starts (through the environment the steps inherit)."""
+def start_sweep(track: str | None, name: str):
+    """The settings a sweep's steps run under: its tracker (JAFT_TRACK for the steps, through
+    `Settings.environ()`) and, with MLflow, the sweep's own tracker run, parent of every run it starts. Hold
+    them with `settings.use(...)`; `end_sweep(settings.current().mlflow_parent, failed)` closes that run."""
+    from jaft import settings
     if track is None:
-        return None
-    os.environ["JAFT_TRACK"] = track
+        return settings.changed(track="", mlflow_parent="")
     if track == "wandb":
-        os.environ.setdefault("WANDB_RUN_GROUP", name)
-        return None
+        os.environ.setdefault("WANDB_RUN_GROUP", name)  # W&B's own variable: the steps inherit it
+        return settings.changed(track=track, mlflow_parent="")
     uri = mlflow_uri()
     try:
         client = _client(uri)
@@ -293,13 +295,22 @@ def start_sweep(track: str | None, name: str) -> str | None:
     except Exception as e:  # noqa: BLE001 - e.g. an unreachable server: one line, before any run starts
         raise UsageError(f"--track mlflow: {public_uri(uri)}: {type(e).__name__}: "
                          f"{(str(e).splitlines() or [''])[0][:200]}") from None
-    os.environ[PARENT_VAR] = run.info.run_id
     os.environ.setdefault("MLFLOW_TRACKING_URI", uri)  # the runs go into the same store, wherever they run
-    return run.info.run_id
+    return settings.changed(track=track, mlflow_parent=run.info.run_id)
+
+
+def child_env() -> dict[str, str]:
+    """The tracker's own variables a sweep's Ray tasks need (they do not inherit this process's environment):
+    the store, the experiment, W&B's project, entity and group. No credential: those stay on each node."""
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_RUN_GROUP")
+    env = {name: os.environ[name] for name in names if os.environ.get(name)}
+    if public_uri(env.get("MLFLOW_TRACKING_URI", "")) != env.get("MLFLOW_TRACKING_URI", ""):
+        del env["MLFLOW_TRACKING_URI"]  # it carries a password: Ray would show it; set it on each node instead
+    return env
 
 
 def end_sweep(parent: str | None, failed: int) -> None:
-    if parent is None:
+    if not parent:
         return
     client = _client(mlflow_uri())
     client.log_metric(parent, "runs_failed", failed)

@@ -117,3 +117,26 @@ def test_an_address_where_no_cluster_answers_is_a_one_line_error_at_once():
                                          r"start one with `ray start --head`, or use --ray local$"):
         cluster.connect("127.0.0.1:1", {})
     assert time.monotonic() - start < 15
+
+
+def test_the_tasks_runtime_env_carries_the_tracker_and_the_sweep_run(tmp_path, monkeypatch):
+    """`sweep --ray --track mlflow`: a Ray task sees the tracker, the sweep's parent run and its store (Ray's
+    runtime env; no cluster started: ray.init is replaced)."""
+    import ray
+
+    from jaft import settings
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # shared_env also sets them here: undone after
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.lab:5000")
+    seen = {}
+    monkeypatch.setattr(ray, "init", lambda **kw: seen.update(kw))
+    with settings.use(settings.changed(track="mlflow", mlflow_parent="abc123", wandb_mode="offline")):
+        cluster.connect("local", cluster.shared_env(set()))
+    env = seen["runtime_env"]["env_vars"]
+    assert env["JAFT_TRACK"] == "mlflow" and env["JAFT_MLFLOW_PARENT_RUN_ID"] == "abc123"
+    assert env["JAFT_WANDB_MODE"] == "offline" and env["MLFLOW_TRACKING_URI"] == "http://mlflow.lab:5000"
+    assert env["JAFT_RUNS"] == str(tmp_path / "runs") and "JAFT_INVOCATION_DIR" not in env
+    # a password in the store's address is not handed to Ray (it would show it): set it on each node
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://alice:s3cret@mlflow.lab:5000")
+    with settings.use(settings.changed(track="mlflow")):
+        assert "MLFLOW_TRACKING_URI" not in cluster.shared_env(set())

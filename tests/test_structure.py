@@ -99,13 +99,76 @@ def test_validate_checks_a_run_a_data_folder_and_predictions(tmp_path):
 
 # ---- settings --------------------------------------------------------------------------------------------------
 
-def test_only_the_settings_module_reads_jaft_variables():
-    reads = re.compile(r"environ\.get\([\"']JAFT_|environ\[[\"']JAFT_\w+[\"']\](?!\s*=)|getenv\([\"']JAFT_"
-                       r"|[\"']JAFT_\w+[\"'] in os\.environ")
-    bad = [f"{p.relative_to(REPO)}:{i}" for pkg in PACKAGES for p in (REPO / pkg).glob("*.py")
-           if p.name != "settings.py"
-           for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if reads.search(line)]
-    assert bad == []
+def jaft_variable_uses(sources: dict[str, str]) -> list[str]:
+    """`file:line` of every read or write of a JAFT_* variable through os.environ / os.getenv in `sources`
+    (name -> Python text): the key a string literal, an f-string or a name (a constant, `tracking.PARENT_VAR`)
+    assigned a "JAFT_..." literal in any of the files."""
+    import ast
+    trees = {name: ast.parse(text) for name, text in sources.items()}
+    constants: dict[str, set] = {}
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Constant):
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    if isinstance(target, ast.Name) and isinstance(node.value.value, str):
+                        constants.setdefault(target.id, set()).add(node.value.value)
+
+    def is_jaft(key) -> bool:
+        if isinstance(key, ast.Constant):
+            return isinstance(key.value, str) and key.value.startswith("JAFT_")
+        if isinstance(key, ast.JoinedStr):
+            return bool(key.values) and is_jaft(key.values[0])
+        name = key.id if isinstance(key, ast.Name) else key.attr if isinstance(key, ast.Attribute) else None
+        return any(v.startswith("JAFT_") for v in constants.get(name, ()))
+
+    def is_environ(node) -> bool:
+        return (isinstance(node, ast.Attribute) and node.attr == "environ") or \
+            (isinstance(node, ast.Name) and node.id == "environ")
+
+    found = []
+    for name, tree in trees.items():
+        for node in ast.walk(tree):
+            keys = []
+            if isinstance(node, ast.Subscript) and is_environ(node.value):
+                keys = [node.slice]
+            elif isinstance(node, ast.Compare) and any(is_environ(c) for c in node.comparators):
+                keys = [node.left]
+            elif isinstance(node, ast.Call):
+                f = node.func
+                if isinstance(f, ast.Attribute) and is_environ(f.value) and f.attr in ("get", "pop", "setdefault"):
+                    keys = node.args[:1]
+                elif isinstance(f, ast.Attribute) and is_environ(f.value) and f.attr == "update":
+                    keys = [k for a in node.args if isinstance(a, ast.Dict) for k in a.keys if k is not None]
+                    keys += [ast.Constant(kw.arg) for kw in node.keywords if kw.arg]
+                elif (isinstance(f, ast.Attribute) and f.attr in ("getenv", "putenv", "unsetenv")) or \
+                        (isinstance(f, ast.Name) and f.id == "getenv"):
+                    keys = node.args[:1]
+            if any(is_jaft(k) for k in keys):
+                found.append((name, node.lineno))
+    return [f"{name}:{line}" for name, line in sorted(found)]
+
+
+def test_the_scan_for_jaft_variables_sees_reads_through_a_constant():
+    code = """import os
+from os import environ, getenv
+PARENT = "JAFT_PARENT"
+a = os.environ.get(PARENT)
+b = os.environ[other.PARENT]
+c = environ.get("JAFT_X")
+d = getenv(f"JAFT_{name}")
+e = "JAFT_Y" in os.environ
+os.environ["JAFT_Z"] = "1"
+os.environ.update({"JAFT_W": "1"})
+f = os.environ.get("HOME")
+"""
+    assert jaft_variable_uses({"m.py": code}) == [f"m.py:{n}" for n in (4, 5, 6, 7, 8, 9, 10)]
+
+
+def test_only_the_settings_module_reads_or_writes_jaft_variables():
+    files = [p for pkg in PACKAGES for p in sorted((REPO / pkg).rglob("*.py"))]
+    sources = {str(p.relative_to(REPO)): p.read_text(encoding="utf-8") for p in files}
+    uses = jaft_variable_uses(sources)
+    assert [u for u in uses if not u.startswith(f"jaft{os.sep}settings.py:")] == []
 
 
 @pytest.mark.parametrize("env, message", [({"JAFT_KILL_GRACE_S": "abc"}, "JAFT_KILL_GRACE_S='abc'"),
@@ -258,3 +321,63 @@ def test_a_rate_added_to_the_grid_trains_and_is_reported(tmp_path, fake_axolotl,
     row = next(line for line in table.splitlines() if line.startswith("| CALM2 7B"))
     column = [c.strip() for c in header.split("|")].index("lr=1e-4")
     assert "91.23" in row.split("|")[column]
+
+
+def test_a_child_gets_every_setting_it_needs(tmp_path, monkeypatch):
+    """Settings.environ(): what a sweep's step, the sweep's report and a Ray task are given; a child built
+    from it has the same settings (the tracker, W&B's mode and the sweep's MLflow run included)."""
+    from dataclasses import fields
+
+    from jaft import settings
+    monkeypatch.chdir(tmp_path)
+    here = settings.from_environ({"JAFT_TRACK": "mlflow", "JAFT_WANDB_MODE": "offline", "JAFT_GRID": "g.yaml",
+                                  "JAFT_MLFLOW_PARENT_RUN_ID": "abc123", "JAFT_LAUNCHER": "python"}, cwd=tmp_path)
+    env = here.environ()
+    assert env["JAFT_TRACK"] == "mlflow" and env["JAFT_WANDB_MODE"] == "offline"
+    assert env["JAFT_MLFLOW_PARENT_RUN_ID"] == "abc123"
+    child = settings.from_environ(env, cwd=tmp_path)
+    for f in fields(settings.Settings):
+        mine, theirs = getattr(here, f.name), getattr(child, f.name)
+        if isinstance(mine, Path):
+            mine, theirs = mine.resolve(), theirs.resolve()
+        assert mine == theirs or f.name == "runs_given", f.name
+    # an empty tracker overrides the one a parent's environment may still hold (`--track off`)
+    assert settings.from_environ({}, cwd=tmp_path).environ()["JAFT_TRACK"] == ""
+    assert set(env) <= set(settings.VARIABLES)
+
+
+def test_a_sweep_typed_in_a_subfolder_evaluates_its_runs(tmp_path, monkeypatch):
+    """A step's arguments are typed by the sweep (relative to the folder it works in), not by the user:
+    `just sweep` typed in a subfolder used to have every eval step look for `sub/runs/<run-id>`."""
+    from jaft import settings
+    from pipeline.steps import StepOptions, eval_command
+    from recipes.runs import RunSpec
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JAFT_INVOCATION_DIR", str(sub))  # as the justfile exports it
+    (tmp_path / "runs" / "tiny-marc-lr2e-4").mkdir(parents=True)
+    with settings.use() as s:
+        cmd = eval_command(RunSpec.parse("tiny", "marc", "2e-4"), StepOptions())
+        env = {**os.environ, **s.environ()}
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env={**env, "PYTHONPATH": str(REPO)})
+    assert "no such run folder" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_path_typed_outside_the_project_is_absolute(tmp_path, monkeypatch):
+    """`just validate r/c` typed in /tmp/x: the path jaft echoes is /tmp/x/r/c, not ../../tmp/x/r/c."""
+    from jaft import settings
+    project, elsewhere = tmp_path / "project", tmp_path / "x"
+    (project / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    monkeypatch.chdir(project)
+    assert settings.from_environ({"JAFT_INVOCATION_DIR": str(elsewhere)}).user_path("r/c") == elsewhere / "r/c"
+    assert settings.from_environ({"JAFT_INVOCATION_DIR": str(project / "sub")}).user_path("r/c") == Path("sub/r/c")
+    assert settings.from_environ({"JAFT_INVOCATION_DIR": str(project)}).user_path("../r") == Path("../r")
+    moved = settings.from_environ({"JAFT_INVOCATION_DIR": str(elsewhere), "JAFT_DATA": "d"})
+    assert moved.data == elsewhere / "d"
+    exe = Path(sys.executable).with_name("just")
+    proc = subprocess.run([str(exe), "--justfile", str(REPO / "justfile"), "validate", "r/c"], cwd=elsewhere,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and f"{elsewhere}/r/c" in proc.stderr and "../" not in proc.stderr, proc.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -130,24 +131,33 @@ def test_wandb_eval_logs_offline_once(tmp_path, monkeypatch):
 
 def test_sweep_is_the_parent_of_its_runs(tmp_path, monkeypatch):
     """`just sweep --track mlflow`: one sweep run; each run it trains is its child (mlflow.parentRunId), in
-    the same store, through the environment the sweep's steps inherit."""
+    the same store, through the settings the sweep's steps are given (Settings.environ, no JAFT_* written into
+    this process's environment)."""
     from mlflow.tracking import MlflowClient
 
+    from jaft import settings
+
     uri = f"sqlite:///{tmp_path / 'store.db'}"
-    for var in ("JAFT_TRACK", tracking.PARENT_VAR):
-        monkeypatch.setenv(var, "")  # restored after the test: start_sweep sets them for the steps
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    parent = tracking.start_sweep("mlflow", "sweep-test")
-    assert parent and tracking.requested(None) == "mlflow"
+    held = tracking.start_sweep("mlflow", "sweep-test")
+    parent = held.mlflow_parent
+    assert parent and not any(k.startswith("JAFT_") and k != "JAFT_TINY_DIR" for k in os.environ)
+    env = held.environ()
+    assert env["JAFT_TRACK"] == "mlflow" and env["JAFT_MLFLOW_PARENT_RUN_ID"] == parent
+    child = settings.from_environ(env)  # what a step reads
+    assert child.track == "mlflow" and child.mlflow_parent == parent
     run_dir = tmp_path / RUN
     cfg = {"learning_rate": 2e-4, "lora_target_modules": ["q_proj"], "plugins": ["x"]}
-    env, record = tracking.start_train(run_dir, {"run_id": "tiny-marc-lr2e-4", "model": "tiny"}, cfg, "mlflow")
+    with settings.use(child):
+        assert tracking.requested(None) == "mlflow"
+        env, record = tracking.start_train(run_dir, {"run_id": "tiny-marc-lr2e-4", "model": "tiny"}, cfg, "mlflow")
     assert env == {"MLFLOW_TRACKING_URI": uri, "MLFLOW_RUN_ID": record["mlflow"]["run_id"]}
     tracking.end_sweep(parent, failed=0)
     client = MlflowClient(uri)
-    child = client.get_run(record["mlflow"]["run_id"])
-    assert child.data.tags["mlflow.parentRunId"] == parent
-    assert child.data.params["recipe.lora_target_modules"] == '["q_proj"]' and "recipe.plugins" not in child.data.params
+    child_run = client.get_run(record["mlflow"]["run_id"])
+    assert child_run.data.tags["mlflow.parentRunId"] == parent
+    assert (child_run.data.params["recipe.lora_target_modules"] == '["q_proj"]'
+            and "recipe.plugins" not in child_run.data.params)
     assert client.get_run(parent).info.status == "FINISHED"
 
 
