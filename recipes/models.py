@@ -142,8 +142,9 @@ def parse_lr(text: str) -> str:
     for name, v in LEARNING_RATES.items():
         if value is not None and abs(value - v) < 1e-12:
             return name
-    raise UsageError(f"unknown learning rate '{text}'; valid: {', '.join(LEARNING_RATES)} "
-                     f"(the grid: recipes/grid.yaml)")
+    from jaft.settings import current
+    grid = f"JAFT_GRID={current().grid_file}" if current().grid_file else "recipes/grid.yaml"
+    raise UsageError(f"unknown learning rate '{text}'; valid: {', '.join(LEARNING_RATES)} (the grid: {grid})")
 
 
 def parse_variant(text: str | None) -> str | None:

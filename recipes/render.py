@@ -91,7 +91,7 @@ def recipe_dict(spec: RunSpec, *, epochs: int | None = None, cap_mb: int = DEFAU
 # Keys a command-line argument owns: a `--set` of one would train with a value that the run id, run.json
 # and the report (which read the argument) do not show, so it is refused, naming the argument to use.
 OWNED_KEYS = {
-    "learning_rate": "the LR argument (one of 2e-4, 5e-5, 2e-5, 1e-5)",
+    "learning_rate": "the LR argument",  # + the grid's rates (owner())
     "num_epochs": "--epochs",
     "base_model": "the MODEL argument",
     "tokenizer_config": "the MODEL argument",
@@ -106,6 +106,14 @@ OWNED_KEYS = {
 }
 
 
+def owner(key: str) -> str:
+    """The argument that gives an owned key, as the refusal names it (the LR argument with the grid's rates)."""
+    if key == "learning_rate":
+        from recipes.models import LEARNING_RATES
+        return f"{OWNED_KEYS[key]} (one of {', '.join(LEARNING_RATES)})"
+    return OWNED_KEYS[key]
+
+
 def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
     """`--set key=value` (value read as YAML): for the choices the paper leaves open."""
     for item in overrides or []:
@@ -114,7 +122,7 @@ def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
         if not sep or not key:
             raise UsageError(f"bad --set '{item}'; expected KEY=VALUE, e.g. micro_batch_size=2")
         if key in OWNED_KEYS:
-            raise UsageError(f"--set {key} is refused: {key} is given by {OWNED_KEYS[key]}, "
+            raise UsageError(f"--set {key} is refused: {key} is given by {owner(key)}, "
                              f"so that the run id and run.json say what it trains with")
         check_key(key)  # a key Axolotl does not know would be written and silently ignored
         try:

@@ -2,9 +2,9 @@
 
 Per study: each trial (learning rate, rank, epochs reached, tuning score, state, GPU-hours), read from the
 study's Optuna journal with Optuna's own API and from the trials' run.json; the tuning score against the
-learning rate with the paper's four rates marked; the study's GPU-hours against what the four-rate grid
-costs for the same model and task; the tuned model's score on the scored split beside the grid's best,
-with the paired bootstrap test between them (report.significance).
+learning rate with the grid's rates marked; the study's GPU-hours against what the grid (one run per rate of
+recipes/grid.yaml, or JAFT_GRID) costs for the same model and task; the tuned model's score on the scored
+split beside the grid's best, with the paired bootstrap test between them (report.significance).
 """
 from __future__ import annotations
 
@@ -89,12 +89,12 @@ def hours(trials_or_results, gpu: bool) -> float:
 
 
 def grid_cost(view: StudyView, gpu: bool) -> tuple[float | None, str]:
-    """(hours, how it was found): the four grid runs' recorded cost when all are under runs/, else an
-    estimate: 4 rates × the study's epochs × the trials' mean cost per trained epoch."""
+    """(hours, how it was found): the grid runs' recorded cost (one per rate of the grid) when all are under
+    runs/, else an estimate: the grid's rates × the study's epochs × the trials' mean cost per trained epoch."""
     runs = [view.grid.get(lr) for lr in LEARNING_RATES]
     if all(r is not None and r.cost for r in runs):
         total = sum(r.cost.get("gpu_hours", 0.0) if gpu else r.cost.get("wall_s", 0.0) / 3600 for r in runs)
-        return total, "measured: the four grid runs' run.json"
+        return total, f"measured: the {len(runs)} grid runs' run.json"
     trained = [t for t in view.trials if t.epochs and (t.gpu_hours is not None or t.wall_s is not None)]
     if not trained:
         return None, "no trial has a recorded cost yet"
@@ -145,7 +145,7 @@ def to_markdown(views: list[StudyView]) -> str:
         spent = hours(v.trials, gpu)
         grid, how = grid_cost(v, gpu)
         lines += ["", "**Cost.** " + f"This study: {spent:.4f} {unit} over {len(v.trials)} trials "
-                  f"({sum(t.epochs for t in v.trials)} epochs trained). The four-rate grid: "
+                  f"({sum(t.epochs for t in v.trials)} epochs trained). The {len(LEARNING_RATES)}-rate grid: "
                   + (f"{grid:.4f} {unit} ({how})" if grid is not None else how)
                   + (f"; the study cost {spent / grid:.0%} of it." if grid else "."), ""]
         lines += comparison_lines(v, metric, scale, digits)
@@ -219,7 +219,7 @@ def _name_parts(name: str) -> tuple[str | None, str | None]:
 
 
 def plot(v: StudyView, out: Path) -> Path | None:
-    """Tuning score against learning rate (log axis), one marker per state; the paper's four rates as lines."""
+    """Tuning score against learning rate (log axis), one marker per state; the grid's rates as lines."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -239,7 +239,7 @@ def plot(v: StudyView, out: Path) -> Path | None:
         ax.annotate(name, (lr, 1), xycoords=("data", "axes fraction"), fontsize=7, rotation=90, va="top",
                     ha="right")
     ax.set_xscale("log")
-    ax.set_xlabel("learning rate (dashed: the paper's four)")
+    ax.set_xlabel("learning rate (dashed: the grid's rates)")
     ax.set_ylabel(f"{TASKS[v.task].metrics[0]} on the tuning split")
     ax.set_title(f"{v.name}: tuning score against learning rate")
     ax.legend(fontsize=8)

@@ -381,3 +381,23 @@ def test_a_path_typed_outside_the_project_is_absolute(tmp_path, monkeypatch):
     proc = subprocess.run([str(exe), "--justfile", str(REPO / "justfile"), "validate", "r/c"], cwd=elsewhere,
                           capture_output=True, text=True)
     assert proc.returncode == 2 and f"{elsewhere}/r/c" in proc.stderr and "../" not in proc.stderr, proc.stderr
+
+
+def test_messages_name_the_grid_in_use(tmp_path, monkeypatch):
+    """With JAFT_GRID naming another file, the refusals list its rates and name that file, and tune.md
+    compares a study with that grid (not 'the paper's four')."""
+    from jaft.common import UsageError
+    from recipes.models import parse_lr
+    from recipes.render import apply_overrides
+    from report.tune import StudyView, Trial, to_markdown
+    grid = tmp_path / "grid.yaml"
+    grid.write_text('learning_rates: ["2e-4", "1e-4", "5e-5", "2e-5", "1e-5"]\n')
+    monkeypatch.setenv("JAFT_GRID", str(grid))
+    with pytest.raises(UsageError, match=r"LR argument \(one of 2e-4, 1e-4, 5e-5, 2e-5, 1e-5\)"):
+        apply_overrides({}, ["learning_rate=1"])
+    with pytest.raises(UsageError, match=rf"\(the grid: JAFT_GRID={re.escape(str(grid))}\)$"):
+        parse_lr("3e-4")
+    view = StudyView("calm2-marc-tune", "calm2", "marc", {"epochs": 10},
+                     [Trial(0, "calm2-marc-tune-0", 3e-5, 16, 10, 0.9, "complete", 1.0, 3600.0)])
+    text = to_markdown([view])
+    assert "The 5-rate grid: 5.0000 GPU-hours" in text and "four" not in text

@@ -166,7 +166,7 @@ def test_tune_md_from_records(tmp_path):
     assert "| 1 | calm2-marc-tune-1 | 1e-06 | 8 | 1 | 0.5000 | pruned | 0.1000 |" in text
     assert "| 2 | calm2-marc-tune-2 | 0.0004 | 32 | 3 | – | killed | 0.3000 |" in text
     # 1.4 GPU-hours over 14 trained epochs: 0.1 an epoch; the grid, 4 rates × 10 epochs: 4.0
-    assert "This study: 1.4000 GPU-hours" in text and "The four-rate grid: 4.0000 GPU-hours (estimated" in text
+    assert "This study: 1.4000 GPU-hours" in text and "The 4-rate grid: 4.0000 GPU-hours (estimated" in text
     assert "the study cost 35% of it" in text and "not scored on the eval split yet" in text
 
 
