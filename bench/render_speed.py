@@ -1,4 +1,4 @@
-"""How long `just render` takes, beside the Axolotl import it no longer does (issue 19: ≤3 s on 2 cores).
+"""How long `just render` takes, beside the Axolotl import it no longer does (the target: ≤3 s on 2 cores).
 
 Example: `.venv/bin/python -m bench.render_speed --repeat 3`
 

@@ -1,5 +1,5 @@
 """How long one tiny training takes through the `axolotl` script, beside `python -P -m recipes.axolotl_entry`
-(what `just train` runs since this round: recipes/axolotl_entry.py says what it avoids).
+(what `just train` runs: recipes/axolotl_entry.py says what it avoids).
 
 Example: `.venv/bin/python -m bench.train_start --repeat 2`
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from jaft.errors import UsageError
 
-# Every variable jaft reads, with what it means (docs/structure.md lists the same).
+# Every variable jaft reads, with what it means (docs/commands.md lists the same; a test compares).
 VARIABLES = {
     "JAFT_DATA": "prepared task data (default data/)",
     "JAFT_RUNS": "run folders (default runs/)",

@@ -119,3 +119,21 @@ def test_the_readme_gives_the_test_command_ci_runs():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert ".venv/bin/just test" in ci
     assert "bash setup.sh && .venv/bin/just test" in readme and "bash setup.sh && .venv/bin/just demo" in readme
+
+
+def test_the_variables_table_lists_exactly_the_settings_variables():
+    """docs/commands.md's table of variables and jaft.settings.VARIABLES (what jaft reads) agree."""
+    from jaft.settings import VARIABLES
+    text = (REPO / "docs" / "commands.md").read_text(encoding="utf-8")
+    section = text.split("## Folders and environment variables", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `JAFT_")]
+    listed = [name for row in rows for name in re.findall(r"`(JAFT_\w+)`", row.split("|")[1])]
+    assert sorted(listed) == sorted(VARIABLES) and len(listed) == len(set(listed))
+
+
+def test_no_page_speaks_of_rounds_or_issues():
+    """The docs are written for a user: no "this round", "before this round", "issue 24"."""
+    found = [f"{page.name}:{i}" for page in pages()
+             for i, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
+             if re.search(r"\b(this|last|next) round\b|\bissue #?\d+", line, re.I)]
+    assert found == []
