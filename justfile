@@ -68,7 +68,7 @@ report *args:
 export *args:
     @exec {{jaft}} export "$@"
 
-# memory plan: the longest sequence under the cap per model and setting
+# memory plan: the longest sequence under the cap per model and setting; one prediction: just plan calm2 --seq 4096
 [no-exit-message]
 plan *args:
     @exec {{jaft}} plan "$@"
@@ -84,8 +84,9 @@ demo *args:
     @bash {{justfile_directory()}}/setup.sh
     @exec {{jaft}} demo "$@"
 
-# the test suite (what .ci/run calls), on two pytest-xdist workers (tests/conftest.py groups what shares a
-# fixture); `just test -n 0` runs it in one process
+# (tests/conftest.py keeps the tests that share a trained fixture on one worker.)
+
+# the test suite, as .ci/run calls it, on two pytest-xdist workers (`just test -n 0`: one process)
 [no-exit-message]
 test *args:
     @bash {{justfile_directory()}}/setup.sh

@@ -1,4 +1,4 @@
-"""Orchestration verbs.
+"""Orchestration verbs: `python -m pipeline VERB` is `jaft VERB` for sweep, demo and tune.
 
 Examples:
   python -m pipeline sweep --dry-run          # the paper's 56 runs, planned
@@ -9,21 +9,12 @@ from __future__ import annotations
 
 import sys
 
-from jaft.common import UsageError, run
-
-VERBS = ("sweep", "demo", "tune")
+from jaft.cli import package_main
+from jaft.common import run
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in VERBS:
-        raise UsageError(f"usage: python -m pipeline {{{','.join(VERBS)}}} ...; got {argv[:1] or 'nothing'}")
-    if argv[0] == "sweep":
-        from pipeline.sweep import main as verb
-    elif argv[0] == "tune":
-        from pipeline.tune import main as verb
-    else:
-        from pipeline.demo import main as verb
-    return verb(argv[1:])
+    return package_main("pipeline.sweep", "python -m pipeline", argv)
 
 
 if __name__ == "__main__":

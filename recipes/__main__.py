@@ -58,10 +58,7 @@ def add_arguments(verb: str, p) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m recipes VERB ...` (`plan` too, with the planner's own options)."""
-    if argv[:1] == ["plan"]:
-        from recipes.plan import main as plan
-        return plan(argv)
+    """`python -m recipes VERB ...`: the package's verbs (`plan` included), as `jaft VERB ...`."""
     return package_main("recipes.__main__", "python -m recipes", argv)
 
 

@@ -12,7 +12,7 @@ element) are fitted by least squares on `anchors/h100_lora_step_memory.jsonl` (r
 non-negative). Those anchors are the paper's four models in bf16 LoRA: a prediction for any other
 architecture, or for QLoRA, is `extrapolated`.
 
-Its command-line face is `recipes.plan` (`just plan`, `python -m recipes.plan --model calm2 --seq 1700`).
+Its command-line face is `recipes.plan` (`just plan`, and one prediction: `just plan calm2 --seq 1700`).
 """
 from __future__ import annotations
 

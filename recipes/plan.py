@@ -1,20 +1,20 @@
-"""`just plan`: per model, the longest sequence that fits the VRAM cap under each setting, and the
-predicted peak of the paper-length recipe. A command-line face on recipes.memory.
+"""`jaft plan`: per model, the longest sequence that fits the VRAM cap under each setting, and the
+predicted peak of the paper-length recipe; with `--seq N`, one prediction for one model at N tokens, every
+knob of the setting given. A command-line face on recipes.memory.
 
 Examples:
-  python -m recipes.plan plan                    # every GPU model (paper + successors), LoRA and QLoRA, 46,000 MB
-  python -m recipes.plan plan llmjp-13b --cap-mb 24000
-  python -m recipes.plan plan successors --adapter qlora --json
-  python -m recipes.plan --model calm2 --seq 1700 --attn eager --json
+  jaft plan                    # every GPU model (paper + successors), LoRA and QLoRA, 46,000 MB
+  jaft plan llmjp-13b --cap-mb 24000
+  jaft plan successors --adapter qlora --json
+  jaft plan calm2 --seq 4096 --attn sdpa --gradient-checkpointing --json   # one prediction
 """
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import replace
 
-from jaft.cli import Parser, at_least_one
-from jaft.common import choose
+from jaft.cli import at_least_one
+from jaft.common import UsageError, choose
 from prompts.tasks import Names
 from recipes.memory import SWITCHES, extrapolated, longest_fit, peak_mib, recipe_setting, switched, weight_counts
 from recipes.models import DEFAULT_CAP_MB, GROUPS, LEARNING_RATES, MODELS, expand_models, get_model
@@ -85,15 +85,34 @@ def show(rows: list[dict], cap_mb: int) -> str:
 
 
 def add_arguments(verb: str, ap) -> None:
-    """`jaft plan [MODEL|GROUP] [--cap-mb MB] [--adapter lora|qlora|both] [--json]`."""
+    """`jaft plan [MODEL|GROUP] [--cap-mb MB] [--adapter lora|qlora|both] [--json]`, and one prediction:
+    `jaft plan MODEL --seq N [--attn eager|sdpa] [--gradient-checkpointing] [--liger] [--micro-batch N]
+    [--lora-r N] [--adapter lora|qlora] [--json]`."""
     ap.add_argument("model", nargs="?", help=f"one of {', '.join(MODELS)}, or a group ({', '.join(GROUPS)}) "
                                              "(default: every GPU model)")
     ap.add_argument("--cap-mb", type=at_least_one, default=DEFAULT_CAP_MB)
-    ap.add_argument("--adapter", default="both", help="lora, qlora or both (default)")
+    ap.add_argument("--adapter", default="both", help="lora, qlora or both (default; with --seq: the model's own "
+                                                      "recipe)")
     ap.add_argument("--json", action="store_true")
+    one = ap.add_argument_group("one prediction (MODEL --seq N): the predicted peak of one step at N tokens")
+    one.add_argument("--seq", type=at_least_one, metavar="N", help="the training sequence length")
+    one.add_argument("--attn", help="eager (default) or sdpa")
+    one.add_argument("--gradient-checkpointing", action="store_true")
+    one.add_argument("--liger", action="store_true")
+    one.add_argument("--micro-batch", type=at_least_one, help="default: the model's paper recipe's")
+    one.add_argument("--lora-r", type=at_least_one, help="default: the model's paper recipe's")
+
+
+KNOBS = ("attn", "gradient_checkpointing", "liger", "micro_batch", "lora_r")
 
 
 def run_verb(verb: str, args) -> int:
+    if args.seq:
+        return predict(args)
+    given = [k for k in KNOBS if getattr(args, k)]
+    if given:
+        raise UsageError(f"--{given[0].replace('_', '-')} is for one prediction: give MODEL and --seq N, "
+                         f"e.g. `jaft plan calm2 --seq 4096 --{given[0].replace('_', '-')}`")
     adapter = choose("adapter", args.adapter, (*ADAPTERS, "both"))
     adapters = ADAPTERS if adapter == "both" else (adapter,)
     names = (expand_models([args.model]) if args.model in GROUPS
@@ -103,34 +122,33 @@ def run_verb(verb: str, args) -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
-    if argv[:1] == ["plan"]:
-        from jaft.cli import package_main
-        return package_main("recipes.plan", "just", argv)
-    ap = Parser(prog="python -m recipes.plan", description=__doc__,
-                formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--seq", type=at_least_one, required=True)
-    ap.add_argument("--attn", default="eager")
-    ap.add_argument("--gradient-checkpointing", action="store_true")
-    ap.add_argument("--micro-batch", type=at_least_one, help="default: the model's paper recipe's")
-    ap.add_argument("--lora-r", type=at_least_one, help="default: the model's paper recipe's")
-    ap.add_argument("--liger", action="store_true")
-    ap.add_argument("--qlora", action="store_true", help="4-bit NF4 base weights")
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args(argv)
+def predict(args) -> int:
+    """`jaft plan MODEL --seq N ...`: the predicted peak of one LoRA (or QLoRA) step at N tokens."""
+    if not args.model:
+        raise UsageError(f"--seq needs a MODEL, one of {', '.join(MODELS)}")
     model = get_model(args.model)
-    attn = choose("attention", args.attn, ("sdpa", "eager"))
-    base = recipe_setting(model, paper_recipe(model.name))
+    adapter = choose("adapter", args.adapter, (*ADAPTERS, "both"))
+    base = recipe_setting(model, paper_recipe(model.name, "qlora" if adapter == "qlora" else None))
+    if adapter == "lora" and base.load_in_4bit:
+        raise UsageError(f"{model.name}'s recipe is QLoRA (its base is loaded in 4 bits): use --adapter qlora")
+    attn = choose("attention", args.attn or "eager", ("sdpa", "eager"))
     setting = replace(base, attn=attn, gradient_checkpointing=args.gradient_checkpointing, liger=args.liger,
-                      micro_batch=args.micro_batch or base.micro_batch, lora_r=args.lora_r or base.lora_r,
-                      load_in_4bit=args.qlora or base.load_in_4bit)
+                      micro_batch=args.micro_batch or base.micro_batch, lora_r=args.lora_r or base.lora_r)
     peak = peak_mib(model, args.seq, setting)
     label = extrapolated(model, setting)
     print(json.dumps({"peak_mib": round(peak), "extrapolated": label,
                       "base_params": weight_counts(model, setting.lora_r, setting.lora_targets)[0]})
-          if args.json else f"{model.name}: ~{peak:,.0f} MiB" + (" (extrapolated)" if label else ""))
+          if args.json else f"{model.name}: ~{peak:,.0f} MiB at {args.seq:,} tokens"
+          + (" (extrapolated)" if label else "")
+          + (f", under the {args.cap_mb:,} MB cap" if peak <= args.cap_mb else f", OVER the {args.cap_mb:,} MB cap"))
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """`python -m recipes.plan [plan] ARGS`: the same as `jaft plan ARGS`."""
+    from jaft.cli import package_main
+    return package_main("recipes.plan", "python -m recipes.plan", argv[1:] if argv[:1] == ["plan"] else argv,
+                        verb="plan")
 
 
 if __name__ == "__main__":

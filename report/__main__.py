@@ -32,8 +32,8 @@ def add_arguments(verb: str, ap) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m report [OPTIONS]` (no verb: the package has one)."""
-    return package_main("report.__main__", "python -m report", ["report", *argv])
+    """`python -m report [OPTIONS]`: `jaft report [OPTIONS]` (no verb)."""
+    return package_main("report.__main__", "python -m report", argv, verb="report")
 
 
 def run_verb(verb: str, args) -> int:

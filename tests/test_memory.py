@@ -55,11 +55,18 @@ def test_peak_grows_with_length_batch_and_eager():
 
 
 def test_memory_cli_json(tmp_path):
-    proc = cli("recipes.plan", "--model", "llama2-13b", "--seq", "1024", "--attn", "eager", "--json",
-               cwd=tmp_path, check=True)
+    """One prediction with every knob is `jaft plan MODEL --seq N ...` (`python -m recipes.plan` is its alias)."""
+    proc = cli("jaft", "plan", "llama2-13b", "--seq", "1024", "--attn", "eager", "--json", cwd=tmp_path, check=True)
     assert abs(json.loads(proc.stdout)["peak_mib"] - 47111) / 47111 < 0.10
-    bad = cli("recipes.plan", "--model", "gpt5", "--seq", "1", "--json", cwd=tmp_path)
+    alias = cli("recipes.plan", "llama2-13b", "--seq", "1024", "--json", cwd=tmp_path, check=True)
+    assert json.loads(alias.stdout) == json.loads(proc.stdout)
+    text = cli("jaft", "plan", "calm2", "--seq", "4096", "--attn", "sdpa", "--gradient-checkpointing", "--liger",
+               "--micro-batch", "2", "--lora-r", "32", "--adapter", "qlora", cwd=tmp_path, check=True)
+    assert text.stdout.startswith("calm2: ~") and "MiB at 4,096 tokens" in text.stdout
+    bad = cli("jaft", "plan", "gpt5", "--seq", "1", "--json", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown model 'gpt5'" in bad.stderr
+    knob = cli("jaft", "plan", "--liger", cwd=tmp_path)
+    assert knob.returncode == 2 and "--liger is for one prediction: give MODEL and --seq N" in knob.stderr
 
 
 def test_plan_cli_prints_every_setting(tmp_path):

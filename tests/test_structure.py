@@ -226,6 +226,56 @@ def test_jaft_help_lists_every_verb_and_the_justfile_aliases_it():
         assert re.search(alias, justfile), verb
 
 
+def test_jaft_help_is_for_a_user_and_each_verb_is_one_line_at_80_columns():
+    from jaft.cli import HELP_WIDTH, VERBS
+    proc = subprocess.run([sys.executable, "-m", "jaft", "--help"], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "80"})
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and all(len(line) <= 80 for line in lines), proc.stdout
+    for verb, (_, help_line) in VERBS.items():
+        assert len(help_line) <= HELP_WIDTH, verb
+        i = next(i for i, line in enumerate(lines) if re.match(rf"^    {verb}\s{{2,}}\S", line))
+        assert lines[i].split(None, 1)[1] == help_line, verb
+        assert not re.match(r"^\s{10,}\S", lines[i + 1]), f"{verb}'s help wraps: {lines[i + 1]!r}"
+    assert "VERBS" not in proc.stdout and "add_arguments" not in proc.stdout  # maintainer notes stay in the code
+
+
+@pytest.mark.parametrize("package, verbs", [("jaft", None), ("prompts", ["data"]),
+                                            ("recipes", ["prepare", "render", "train", "tiny", "plan"]),
+                                            ("eval", ["eval", "score"]), ("pipeline", ["sweep", "demo", "tune"]),
+                                            ("report", [])])
+def test_every_package_alias_answers_help(package, verbs):
+    """`python -m <package> --help`: exit 0, the usage names the command typed, the package's verbs listed."""
+    proc = cli(package, "--help", cwd=REPO)
+    prog = "jaft" if package == "jaft" else f"python -m {package}"
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.startswith(f"usage: {prog} [-h]"), proc.stdout[:200]
+    assert f"{prog} {package}" not in proc.stdout  # not `python -m report report`
+    listed = re.findall(r"^    (\w+)\s{2,}\S", proc.stdout, re.M)
+    assert listed == (verbs if verbs is not None else listed) and (package != "jaft" or "validate" in listed)
+    if verbs:
+        sub = cli(package, verbs[0], "--help", cwd=REPO)
+        assert sub.returncode == 0 and sub.stdout.startswith(f"usage: {prog} {verbs[0]}"), sub.stderr
+
+
+def test_each_just_recipe_has_a_one_line_description():
+    """`just --list` shows the comment line right above a recipe (its attributes aside): a description in
+    two lines would show only its second half."""
+    lines = (REPO / "justfile").read_text(encoding="utf-8").splitlines()
+    recipes = [i for i, line in enumerate(lines) if re.match(r"^[a-z][\w-]*( \*args)?:", line)]
+    assert len(recipes) > 10
+    for i in recipes:
+        j = i - 1
+        while lines[j].startswith("["):
+            j -= 1
+        name = lines[i].split()[0].rstrip(":")
+        assert lines[j].startswith("# "), name
+        assert not lines[j - 1].startswith("#"), f"{name}: its description spans two comment lines"
+    listed = subprocess.run([str(Path(sys.executable).with_name("just")), "--justfile", str(REPO / "justfile"),
+                             "--list", "--unsorted"], capture_output=True, text=True).stdout
+    assert "\n    test *args     # the test suite" in listed
+
+
 def test_at_least_one_is_one_check_for_every_verb(tmp_path):
     for args in (["render", "tiny", "marc", "2e-4", "--epochs", "0"], ["eval", "--limit", "0"],
                  ["plan", "--cap-mb", "-5"], ["sweep", "--jobs", "0"]):
