@@ -44,10 +44,17 @@ def run(main: Callable[[list[str]], int | None], argv: list[str] | None = None) 
     from jaft import settings
     try:
         with settings.use():
-            return main(sys.argv[1:] if argv is None else argv) or 0
+            code = main(sys.argv[1:] if argv is None else argv) or 0
+        sys.stdout.flush()  # a reader that left (`| head`) is found here, not in Python's exit
+        return code
     except (UsageError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `jaft plan | head`: the reader left. Quiet, as `cat` would be; stdout points at /dev/null so that
+        # Python's own flush at exit does not print a second traceback. 141 = 128 + SIGPIPE, like the shell's.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as e:
         if e.errno not in ENVIRONMENT_ERRNOS:
             raise

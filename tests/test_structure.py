@@ -240,6 +240,19 @@ def test_jaft_help_is_for_a_user_and_each_verb_is_one_line_at_80_columns():
     assert "VERBS" not in proc.stdout and "add_arguments" not in proc.stdout  # maintainer notes stay in the code
 
 
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    """`jaft plan | head`: stdout's reader closed before jaft wrote. Exit 141 (as SIGPIPE gives a shell tool),
+    nothing on stderr; before, Python's BrokenPipeError traceback ended the command."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "jaft", "plan"], cwd=REPO, stdout=write_end,
+                              stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (141, "")
+
+
 @pytest.mark.parametrize("package, verbs", [("jaft", None), ("prompts", ["data"]),
                                             ("recipes", ["prepare", "render", "train", "tiny", "plan"]),
                                             ("eval", ["eval", "score"]), ("pipeline", ["sweep", "demo", "tune"]),
