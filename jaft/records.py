@@ -1,9 +1,11 @@
-"""Typed records: the shape of every file jaft reads back (a task entry, a model entry, run.json, scores.json).
+"""Typed records: the shape of every file jaft reads back (a task entry, a model entry, the grid, run.json,
+scores.json).
 
-Each is a pydantic model that refuses an unknown key and a value outside a closed set; `check(...)` turns
-pydantic's error into one line naming the file, the entry, the key and the nearest valid name:
+Each is a pydantic model that refuses an unknown key and a value outside a closed set, nested blocks
+included; `check(...)` turns pydantic's error into one line naming the file, the entry, the key and the
+nearest valid name:
 
-    prompts/tasks.yaml: task 'marc': unknown key 'eval_splt'; did you mean 'eval_split'?
+    prompts/tasks.yaml: task 'marc': unknown key 'table.metrcs'; did you mean 'metrics'?
 
 run.json and scores.json carry `schema_version`; a record without one was written by the jaft before
 records had versions and is read as version 0, migrated in memory (`migrate_*`). A version newer than this
@@ -11,10 +13,12 @@ jaft knows is refused in one line (update jaft). docs/structure.md lists the rec
 """
 from __future__ import annotations
 
+import types
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jaft.common import DataError, did_you_mean
 
@@ -26,6 +30,7 @@ ATTENTION = ["eager", "sdpa", "flash_attention_2"]
 ADAPTERS = ["lora", "qlora"]
 # pruned: a `just tune` trial the tuner stopped after an epoch (pipeline/tune.py)
 RUN_STATUS = ["running", "finished", "failed", "interrupted", "pruned"]
+BOLD = ["row", "block"]                                    # report/tables.py: bold the best of a row or a block
 
 RUN_SCHEMA = 1
 SCORES_SCHEMA = 1
@@ -44,17 +49,67 @@ def _closed(kind: str, valid: list[str]):
     return check
 
 
+Split = Annotated[str, AfterValidator(_closed("split", SPLITS))]
+Positive = Annotated[int, Field(ge=1)]
+Count = Annotated[int, Field(ge=0)]
+Number = int | float   # an int stays an int (written back as it was read)
+
+
+# ---- the task registry: prompts/tasks.yaml, JAFT_TASKS files ---------------------------------------------------
+
 class Generate(Record):
     max_new_tokens: int = Field(ge=1)
     stop: list[str] = []
 
 
+class SourceFile(Record):
+    """One split's published file and the facts known about it (prompts/sources.py checks a download)."""
+    url: str
+    rows: Count | None = None
+    bytes: Count | None = None
+    sha256: str | None = None
+    git_blob: str | None = None
+
+
+class SourceVersion(Record):
+    origin: dict[str, str | int | None] = {}   # where it is published: copied into source.json and the card
+    files: dict[Split, SourceFile] = Field(min_length=1)
+
+
+class Source(Record):
+    """Where a task's data comes from (prompts/sources.py, prompts/data.py, report/card.py)."""
+    licence: str
+    default: str | None = None                 # the version `just data` downloads without --version
+    versions: dict[str, SourceVersion] = {}
+    local_files: dict[Split, str] = {}         # other names `--from DIR` accepts for a split
+
+    @model_validator(mode="after")
+    def _default_is_a_version(self):
+        if self.versions and self.default not in self.versions:
+            names = list(self.versions)
+            said = "no default version" if self.default is None else f"default {self.default!r} is not a version"
+            raise ValueError(f"{said}{did_you_mean(self.default, names) if self.default else ''} "
+                             f"(valid: {', '.join(names)})")
+        return self
+
+
+class Table(Record):
+    """Where a task's results go in the report (report/tables.py)."""
+    name: str
+    title: str
+    metrics: list[str] = Field(min_length=1)   # shown in each cell; the last decides bold
+    scale: float = Field(gt=0)
+    digits: int = Field(ge=0, le=10)
+    bold: Annotated[str, AfterValidator(_closed("bold", BOLD))] = "row"
+    lengths: bool = False                      # train/inference length columns (Table 6)
+
+
 class TaskEntry(Record):
     """One entry of prompts/tasks.yaml (or a JAFT_TASKS file)."""
     title: str
-    source: dict[str, Any] = {}
-    splits: list[str]
-    eval_split: str
+    source: Source | None = None
+    splits: list[Split]
+    eval_split: Split
     template: str
     fields: dict[str, str]
     id_field: str
@@ -68,46 +123,62 @@ class TaskEntry(Record):
     generate: Generate
     postprocess: str       # a step registered in eval/postprocess.py (checked there and by `jaft validate`)
     metrics: list[str] = Field(min_length=1)   # registered in eval/metrics.py; the first selects
-    table: dict[str, Any] | None = None
+    table: Table | None = None
     cluster_field: str | None = None   # examples sharing this field's value resample together
 
-    @field_validator("splits")
-    @classmethod
-    def _splits(cls, value):
-        for s in value:
-            _closed("split", SPLITS)(s)
-        return value
+    @model_validator(mode="after")
+    def _consistent(self):
+        """A source version lacking one of the task's splits: `just data` would fail after the downloads. (A
+        table showing a metric the task does not score is `jaft validate`'s, beside the metrics' names.)"""
+        for name, version in (self.source.versions if self.source else {}).items():
+            missing = [s for s in self.splits if s not in version.files]
+            if missing:
+                raise ValueError(f"key 'source.versions.{name}.files': lacks split {missing[0]!r} "
+                                 f"(the task's splits: {', '.join(self.splits)})")
+        return self
 
-    _eval_split = field_validator("eval_split")(classmethod(lambda cls, v: _closed("split", SPLITS)(v)))
+
+# ---- the model registry: recipes/models.yaml, JAFT_MODELS files --------------------------------------------------
+
+class Shape(Record):
+    """What the memory planner counts (recipes/memory.py), and the tiny model's size (recipes/tiny.py)."""
+    hidden: Positive
+    layers: Positive
+    heads: Positive
+    intermediate: Positive
+    vocab: Positive
 
 
 class ModelEntry(Record):
-    """One entry of recipes/models.yaml (or a JAFT_MODELS file)."""
+    """One entry of recipes/models.yaml (or a JAFT_MODELS file). `architecture` is checked key by key by
+    recipes/architecture.py (`Architecture`, as strict as this), `recipe_overrides` against Axolotl's keys
+    and `paper_variants` against the variants by recipes/models.py; its task names by `jaft validate`."""
     hub_id: str | None
     display: str
-    arch: str
+    arch: Annotated[str, AfterValidator(_closed("arch", ARCHS))]
     size: str
-    shape: dict[str, int] | None = None            # optional when `architecture` gives the facts
+    shape: Shape | None = None                     # optional when `architecture` gives the facts
     lora_targets: list[str] = Field(min_length=1)
-    native_context: int = Field(ge=1)
-    train_len: int = Field(ge=1)
-    infer_len: int = Field(ge=1)
+    native_context: Positive
+    train_len: Positive
+    infer_len: Positive
     liger: bool
     trust_remote_code: bool
     cpu: bool = False
-    paper_attn: str = "eager"
-    recipe_overrides: dict[str, Any] = {}
+    paper_attn: Annotated[str, AfterValidator(_closed("attention", ATTENTION))] = "eager"
+    recipe_overrides: dict[str, Any] = {}          # Axolotl recipe keys (recipes/axolotl_keys.txt)
     paper: bool = False
-    paper_variants: dict[str, list[str]] = {}
+    paper_variants: dict[str, list[str]] = {}      # task -> extra variants of the grid (len<N>, full, qlora)
     group: str | None = None                       # e.g. `successors`: a set of models swept together
     architecture: dict[str, Any] | None = None     # config.json facts (recipes/architecture.py checks them)
     license: str | None = None
-    adapter: str = "lora"
+    adapter: Annotated[str, AfterValidator(_closed("adapter", ADAPTERS))] = "lora"
 
-    _adapter = field_validator("adapter")(classmethod(lambda cls, v: _closed("adapter", ADAPTERS)(v)))
-
-    _arch = field_validator("arch")(classmethod(lambda cls, v: _closed("arch", ARCHS)(v)))
-    _attn = field_validator("paper_attn")(classmethod(lambda cls, v: _closed("attention", ATTENTION)(v)))
+    @model_validator(mode="after")
+    def _facts(self):
+        if self.shape is None and self.architecture is None:
+            raise ValueError("lacks shape (or architecture): the memory planner needs one")
+        return self
 
 
 class Grid(Record):
@@ -129,6 +200,8 @@ class Grid(Record):
         return value
 
 
+# ---- runs/<run-id>/run.json and scores.json -------------------------------------------------------------------
+
 class RunRecord(BaseModel):
     """runs/<run-id>/run.json. Open to keys later jafts add (extra allowed, kept), typed where it is read."""
     model_config = ConfigDict(extra="allow")
@@ -139,9 +212,7 @@ class RunRecord(BaseModel):
     lr: str | None = None
     variant: str | None = None
     seed: int | None = None
-    status: str | None = None
-
-    _status = field_validator("status")(classmethod(lambda cls, v: _closed("status", RUN_STATUS)(v)))
+    status: Annotated[str | None, AfterValidator(_closed("status", RUN_STATUS))] = None
 
 
 class ScoresRecord(BaseModel):
@@ -156,38 +227,64 @@ class ScoresRecord(BaseModel):
     epochs: list[dict[str, Any]] | dict[str, Any] = []
 
 
-def one_line(error: ValidationError, where: str) -> str:
-    """pydantic's error as one line: `where: key 'x': what is wrong` (unknown keys with the nearest name)."""
+# ---- one-line errors ---------------------------------------------------------------------------------------------
+
+def one_line(error: ValidationError, where: str, kind: type[BaseModel] | None = None, prefix: str = "") -> str:
+    """pydantic's error as one line: `where: key 'x': what is wrong` (unknown keys with the nearest name).
+    `prefix`: where the checked block sits in its entry (`architecture`)."""
+    kind = kind or _MODELS.get(error.title)
     parts, missing = [], []
     for err in error.errors():
-        loc = [str(x) for x in err.get("loc", ())]
-        key = ".".join(loc) or "entry"
+        loc = [str(x) for x in err.get("loc", ()) if x != "[key]"]
+        key = ".".join([prefix, *loc] if prefix else loc) or prefix or "entry"
         if err["type"] == "extra_forbidden":
-            parts.append(f"unknown key '{key}'{did_you_mean(loc[-1], _known_keys(error, loc))}")
+            parts.append(f"unknown key '{key}'{did_you_mean(loc[-1], known_keys(kind, loc[:-1]))}")
         elif err["type"] == "missing":
             missing.append(key)
         else:
             msg = err.get("msg", "?").removeprefix("Value error, ")
-            parts.append(f"key '{key}': {msg}")
+            parts.append(msg if not loc and msg.startswith(("key '", "lacks ")) else f"key '{key}': {msg}")
     if missing:
         parts.insert(0, f"lacks {', '.join(missing)}")
     return f"{where} " + "; ".join(parts) if missing and not parts[1:] else f"{where}: " + "; ".join(parts)
 
 
-_MODELS = {}
+def _inner(ann):
+    """The record, dict or list inside Optional[...] / Annotated[...]."""
+    while True:
+        origin = typing.get_origin(ann)
+        if origin is Annotated:
+            ann = typing.get_args(ann)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(ann) if a is not type(None)]
+            nested = [a for a in args if typing.get_origin(a) in (dict, list) or
+                      (isinstance(a, type) and issubclass(a, BaseModel))]
+            if not nested:
+                return ann
+            ann = nested[0]
+        else:
+            return ann
 
 
-def _known_keys(error: ValidationError, loc: list[str]) -> list[str]:
-    model = _MODELS.get(error.title)
-    for part in loc[:-1]:  # a nested record (generate.stop)
-        field = model.model_fields.get(part) if model else None
-        ann = getattr(field, "annotation", None)
-        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-    return list(model.model_fields) if model else []
+def known_keys(kind: type[BaseModel] | None, path: list[str]) -> list[str]:
+    """The keys of the record at `path` inside `kind` (through nested records, dicts and lists)."""
+    ann = kind
+    for part in path:
+        ann = _inner(ann)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            field = ann.model_fields.get(part)
+            if field is None:
+                return []
+            ann = field.annotation
+        elif typing.get_origin(ann) in (dict, list):
+            ann = typing.get_args(ann)[-1]
+        else:
+            return []
+    ann = _inner(ann)
+    return list(ann.model_fields) if isinstance(ann, type) and issubclass(ann, BaseModel) else []
 
 
-for _m in (Generate, TaskEntry, ModelEntry, Grid, RunRecord, ScoresRecord):
-    _MODELS[_m.__name__] = _m
+_MODELS = {m.__name__: m for m in (Generate, TaskEntry, ModelEntry, Grid, RunRecord, ScoresRecord)}
 
 
 def check(kind: type[BaseModel], data, where: str):
@@ -197,7 +294,7 @@ def check(kind: type[BaseModel], data, where: str):
     try:
         return kind.model_validate(data)
     except ValidationError as e:
-        raise DataError(one_line(e, where)) from None
+        raise DataError(one_line(e, where, kind)) from None
 
 
 # ---- versions --------------------------------------------------------------------------------------------------
