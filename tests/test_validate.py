@@ -1,8 +1,9 @@
-"""Issue 19, round 2: every nested block of a registry entry is typed, and `jaft validate` says every problem,
-one line each."""
+"""Issue 19, round 2: every nested block of a registry entry is typed, run.json and both scores.json are strict
+records read and written only through jaft.records, and `jaft validate` says every problem, one line each."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, cli
+
+PACKAGES = ["jaft", "prompts", "recipes", "eval", "report", "pipeline"]
+
 
 def tasks_file(tmp_path: Path, **entries) -> Path:
     """A tasks file holding copies of marc's entry, each changed by a function of the entry (its template
@@ -125,12 +129,160 @@ def test_a_misspelt_table_key_is_one_line_from_report_not_a_keyerror(tmp_path):
         f"error: {path}: task 'reviews': lacks table.metrics; unknown key 'table.metrcs'; did you mean 'metrics'?"]
 
 
-# ---- item 3: every problem of the registries, each naming the entry's own file ------------------------------
+# ---- item 2: run.json and scores.json are strict records -------------------------------------------------------
+
+def write(path: Path, data) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+RUN = {"run_id": "tiny-marc-lr2e-4", "model": "tiny", "task": "marc", "lr": "2e-4", "status": "finished"}
+
+
+def test_run_json_refuses_an_unknown_key_and_a_record_without_id_or_status(tmp_path):
+    from jaft.common import DataError
+    from jaft.records import RUN_SCHEMA, read_run
+    path = write(tmp_path / "run.json", {**RUN, "schema_version": RUN_SCHEMA, "stauts": "finished"})
+    with pytest.raises(DataError, match=r"run.json: unknown key 'stauts'; did you mean 'status'\?"):
+        read_run(path)
+    with pytest.raises(DataError, match="run.json lacks run_id, status"):
+        read_run(write(path, {}))
+
+
+def test_an_older_record_s_unknown_key_is_read_without_it_and_named_by_validate(tmp_path, monkeypatch):
+    """Versions 0 and 1 were open records: their unknown keys must not make old runs unreadable (report,
+    eval, a resumed train read them), but `jaft validate` names them; the next write leaves them out."""
+    from jaft.records import RUN_SCHEMA, read_run
+    from jaft.validate import check_path
+    from recipes.manifest import update
+    run = tmp_path / "runs" / "tiny-marc-lr2e-4"
+    for version in ({}, {"schema_version": 1}):
+        write(run / "run.json", {**RUN, **version, "stauts": "x", "cost": {"wall_s": 1.0, "gpu_hour": 2}})
+        assert read_run(run / "run.json") == {**RUN, "schema_version": RUN_SCHEMA, "cost": {"wall_s": 1.0}}
+        said = [p for p in check_path(run) if "unknown key" in p]
+        assert [p.split(": ", 1)[1].split(" (")[0] for p in said] == [
+            "unknown key 'stauts'; did you mean 'status'?", "unknown key 'cost.gpu_hour'; did you mean 'gpu_hours'?"]
+    update(run, eval_error=None)
+    written = json.loads((run / "run.json").read_text())
+    assert written["schema_version"] == RUN_SCHEMA and "stauts" not in written and written["eval_error"] is None
+
+
+def test_scores_json_of_the_issue_is_refused_with_every_problem(tmp_path):
+    from jaft.validate import check_path
+    path = write(tmp_path / "runs" / "x" / "scores.json",
+                 {"schema_version": 1, "model": "nosuch", "task": "nosuch", "lr": "9", "epochs": {}, "bset": {}})
+    found = check_path(path.parent)
+    assert found == [
+        f"{path}: key 'epochs': Input should be a valid list",
+        f"{path}: unknown key 'bset'; did you mean 'best'? (schema_version 1: read without it; jaft leaves it "
+        f"out when it next writes the file)",
+        f"{path}: run 'x': key 'model': unknown model 'nosuch' (valid: {', '.join(_models())})",
+        f"{path}: run 'x': key 'task': unknown task 'nosuch' (valid: marc, jsquad, xlsum)",
+        f"{path}: run 'x': key 'lr': unknown learning rate '9' (valid: 2e-4, 5e-5, 2e-5, 1e-5; the grid: "
+        f"recipes/grid.yaml)"]
+
+
+def _models() -> list[str]:
+    from recipes.models import MODELS
+    return list(MODELS)
+
+
+def test_validate_refuses_an_empty_run_json_and_a_split_outside_the_closed_set(tmp_path):
+    from jaft.validate import check_path
+    run = tmp_path / "runs" / "tiny-marc-lr2e-4"
+    assert check_path(write(run / "run.json", {}).parent) == [f"{run / 'run.json'} lacks run_id, status"]
+    write(run / "run.json", {**RUN, "rows": {"valdation": {"rows": 3}}})
+    write(run / "eval" / "epoch-1" / "scores.json", {"epoch": 1, "n": 3, "metrics": {"accuracy": 1}, "split": "tset"})
+    assert check_path(run) == [
+        f"{run / 'run.json'}: key 'rows.valdation': unknown split 'valdation'; did you mean 'validation'? "
+        f"(valid: train, validation, test)",
+        f"{run / 'eval/epoch-1/scores.json'}: key 'split': unknown split 'tset'; did you mean 'test'? "
+        f"(valid: train, validation, test)"]
+
+
+def test_a_record_jaft_could_not_read_back_is_never_written(tmp_path):
+    from jaft.common import DataError
+    from recipes.manifest import update
+    write(tmp_path / "run.json", RUN)
+    before = (tmp_path / "run.json").read_text()
+    with pytest.raises(DataError, match="unknown key 'stauts'"):
+        update(tmp_path, stauts="failed")
+    with pytest.raises(DataError, match="unknown status 'faild'; did you mean 'failed'"):
+        update(tmp_path, status="faild")
+    assert (tmp_path / "run.json").read_text() == before
+
+
+def test_a_training_s_run_json_is_a_clean_record(fake_axolotl):
+    """Everything recipes/train.py writes into run.json is a typed key: a stand-in training's folder validates."""
+    from jaft.records import RUN_SCHEMA
+    from jaft.validate import check_path
+    from recipes.runs import RunSpec
+    spec = RunSpec.parse("tiny", "marc", "2e-4")
+    fake_axolotl(spec, epochs=1)
+    run = json.loads((spec.dir / "run.json").read_text())
+    assert run["schema_version"] == RUN_SCHEMA and run["status"] == "failed" and run["rows"]["train"]["rows"] > 0
+    assert check_path(spec.dir) == []
+
+
+def test_report_reads_an_older_scores_json_with_a_key_it_does_not_know(tmp_path):
+    from report.collect import load
+    from tests.report_fixtures import write_scores
+    run = write_scores(tmp_path / "runs", "calm2", "marc", "2e-4", {"accuracy": 0.9})
+    scores = json.loads((run / "scores.json").read_text())
+    write(run / "scores.json", {**scores, "schema_version": 1, "notes": "by hand"})
+    result = load(run / "scores.json", "task-metric")
+    assert not isinstance(result, str) and result.metrics == {"accuracy": 0.9}, result
+
+
+READ_OR_WRITE_BY_HAND = re.compile(r"(atomic_write_json|read_json|json\.loads?)\(.*(scores|run\.json|manifest)")
+
+
+def test_run_json_and_scores_json_are_read_and_written_only_through_the_records():
+    """The reads and writes by hand (report/collect.py, eval/runner.py, report/export.py, pipeline/trial.py,
+    recipes/manifest.py, recipes/tracking.py) go through jaft.records' read_*/write_*, which check."""
+    found = [f"{p.relative_to(REPO)}:{i}" for pkg in PACKAGES for p in (REPO / pkg).glob("*.py")
+             if p.name != "records.py"
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if READ_OR_WRITE_BY_HAND.search(line)]
+    assert found == []
+
+
+# ---- item 3: validate says every problem, of every kind of file --------------------------------------------------
 
 def test_two_bad_model_entries_are_two_lines(tmp_path, monkeypatch):
     path = models_file(tmp_path, one=("tiny", put("shape", "hiden", 1)), two=("tiny", lambda e: e.update(arch="lama")))
     found = problems(monkeypatch, JAFT_MODELS=path)
     assert [p.split(":")[1] for p in found] == [" model 'one'", " model 'two'"], found
+
+
+def test_data_rows_are_typed_one_line_each_and_capped(tmp_path):
+    from jaft.validate import MAX_ROW_PROBLEMS, check_path
+    good = {"id": "1", "prompt": "p", "response": "positive", "references": ["positive"],
+            "meta": {"fields": {"text": "良い"}}}
+    rows = [good, {**good, "references": "notalist", "extra": 1}, {**good, "meta": {"fields": {"txt": "x"}}}]
+    rows += [{**good, "id": 7}] * 30
+    folder = tmp_path / "data" / "marc"
+    folder.mkdir(parents=True)
+    (folder / "valid.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    found = check_path(folder)
+    split = folder / "valid.jsonl"
+    assert found[:4] == [
+        f"{split}: 'valid' is not a split; did you mean 'validation'? (valid: train, validation, test)",
+        f"{split}:2: key 'references': Input should be a valid list; unknown key 'extra'; did you mean 'meta'?",
+        f"{split}:3: key 'meta.fields': has txt; task 'marc' fills text",
+        f"{split}:4: key 'id': Input should be a valid string"]
+    assert len(found) == 1 + MAX_ROW_PROBLEMS + 1 and found[-1] == f"{split}: 12 more rows with problems"
+
+
+def test_a_predictions_row_is_typed(tmp_path):
+    from jaft.validate import check_path
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"id": "1", "raw": "positive", "references": "notalist", "extra": 1}\n'
+                    '{"id": "2", "raw": "positive", "references": ["positive"], "new_tokens": -1}\n')
+    assert check_path(path) == [
+        f"{path}:1: key 'references': Input should be a valid list; unknown key 'extra'; did you mean 'raw'?",
+        f"{path}:2: key 'new_tokens': Input should be greater than or equal to 0"]
 
 
 def test_a_registry_file_is_a_path_validate_checks(tmp_path):
