@@ -55,9 +55,9 @@ def task_metrics(task) -> tuple:
     """The task's metrics (prompts/tasks.yaml), each checked to be registered; the first selects."""
     unknown = [m for m in task.metrics if m not in METRICS]
     if unknown or not task.metrics:
-        hint = did_you_mean(unknown[0], METRICS) if unknown else ""
-        raise UsageError(f"task {task.name}: unknown metric(s) {unknown or '(none listed)'} "
-                         f"(prompts/tasks.yaml){hint}; valid: {', '.join(METRICS)}")
+        what = f"unknown metric '{unknown[0]}'{did_you_mean(unknown[0], METRICS)}" if unknown else "no metric listed"
+        raise UsageError(f"{task.registry_file}: task '{task.name}': key 'metrics': {what} "
+                         f"(valid: {', '.join(METRICS)})")
     return task.metrics
 
 

@@ -258,8 +258,8 @@ step("before_closing_quotes")(lambda raw, task: before_stop(raw, task.generate.g
 
 def get_step(task) -> Step:
     if task.postprocess not in STEPS:
-        raise UsageError(f"task {task.name}: unknown postprocess step '{task.postprocess}' (prompts/tasks.yaml)"
-                         f"{did_you_mean(task.postprocess, STEPS)}; valid: {', '.join(STEPS)}")
+        raise UsageError(f"{task.registry_file}: task '{task.name}': key 'postprocess': unknown step "
+                         f"'{task.postprocess}'{did_you_mean(task.postprocess, STEPS)} (valid: {', '.join(STEPS)})")
     return STEPS[task.postprocess]
 
 

@@ -15,8 +15,8 @@ from eval import inputs, predictions
 from eval.generate import BACKENDS, GenSettings
 from eval.metrics import METRICS, diagnostics, score_rows, task_metrics
 from eval.postprocess import postprocess
-from jaft.common import DataError, atomic_write_json, read_json, runs_root
-from jaft.records import SCORES_SCHEMA
+from jaft.common import DataError, atomic_write_json, runs_root
+from jaft.records import SCORES_SCHEMA, read_epoch_scores, read_scores, write_epoch_scores, write_scores
 from prompts import get_task
 from recipes import (DEFAULT_SEED, RunLock, RunSpec, base_model_path, checkpoints, damaged_checkpoints, eval_prompts,
                      fingerprint, read_manifest, same_checkpoint, weights_problem)
@@ -44,12 +44,7 @@ def epoch_scores(out_dir: Path) -> dict | None:
     """An epoch's scores.json, None when there is none; a damaged one is a DataError naming it (its
     numbers are a record: jaft does not silently replace them)."""
     path = out_dir / "scores.json"
-    if not path.is_file():
-        return None
-    s = read_json(path, "scores.json")
-    if not isinstance(s, dict):
-        raise DataError(f"{path}: damaged scores.json (not a JSON object); repair or delete it")
-    return s
+    return read_epoch_scores(path) if path.is_file() else None
 
 
 def val_losses(run_dir: Path) -> dict[int, float]:
@@ -168,12 +163,21 @@ def run_scores(run_dir: Path, run: dict) -> dict:
     }
 
 
+def current_scores(run_dir: Path) -> dict | None:
+    """The run's scores.json as a record, or None when it is missing or not one (then it is made again:
+    it is derived from the epochs' scores)."""
+    try:
+        return read_scores(run_dir / "scores.json")
+    except (OSError, DataError):
+        return None
+
+
 def write_run_scores(run_dir: Path, run: dict) -> dict:
     """Write runs/<id>/scores.json, unless it already says exactly this (an eval with nothing to do writes
     nothing: a read-only runs folder stays readable by `just eval`)."""
     scores = run_scores(run_dir, run)
-    if read_json_or_none(run_dir / "scores.json") != scores:
-        atomic_write_json(run_dir / "scores.json", scores)
+    if current_scores(run_dir) != scores:
+        write_scores(run_dir / "scores.json", scores)
     return scores
 
 
@@ -218,7 +222,7 @@ def eval_run(run_dir: Path, *, batch_size: int, backend: str, limit: int | None,
         return "skipped"
     wanted = inputs.current(run["task"], backend, max_new_tokens)
     pending = [(k, p) for k, p in found if not epoch_done(run_dir / "eval" / f"epoch-{k}", limit, p, wanted)]
-    if not pending and read_json_or_none(run_dir / "scores.json") == run_scores(run_dir, run):
+    if not pending and current_scores(run_dir) == run_scores(run_dir, run):
         say(f"{run['run_id']}: up to date" + more_rows_note(run_dir, found, limit))
         return "up to date"  # nothing written, no lock taken
     with RunLock(run_dir):
@@ -273,7 +277,7 @@ def score_epochs(run_dir: Path, run: dict, pending: list[tuple[int, Path]], *, b
         metrics = score_rows(spec.task.name, scored)
         n = metrics.pop("n")
         wall = time.perf_counter() - clock
-        atomic_write_json(out_dir / "scores.json", {
+        write_epoch_scores(out_dir / "scores.json", {
             "epoch": epoch, "split": spec.task.eval_split, "n": n, "metrics": metrics,
             "diagnostics": diagnostics(spec.task.name, scored, settings.max_new_tokens),
             "checkpoint": checkpoint.name, "checkpoint_fingerprint": prints[epoch], "prompts_shortened": shortened,

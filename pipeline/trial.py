@@ -23,7 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from jaft.common import DataError, UsageError, atomic_write_json, read_json, run
+from jaft.common import DataError, UsageError, run
+from jaft.records import read_epoch_scores, write_scores
 from prompts.tasks import get_task
 from recipes import (DEFAULT_SEED, GATE_DIR, RECIPE_DEFAULTS, RunSpec, checkpoints, clear_gate, die_with_parent,
                      fingerprint, read_manifest, same_checkpoint, write_verdict)
@@ -283,7 +284,7 @@ def record_cost(trial, run_dir: Path) -> None:
 def epoch_value(run_dir: Path, epoch: int, metric: str) -> float | None:
     path = run_dir / "eval" / f"epoch-{epoch}" / "scores.json"
     try:
-        return float(read_json(path, "scores.json")["metrics"][metric])
+        return float(read_epoch_scores(path)["metrics"][metric])
     except (DataError, KeyError, TypeError, ValueError):
         return None
 
@@ -319,11 +320,11 @@ def final(study_dir: Path, run_dir: Path, epoch: int, batch_size: int, limit: in
         raise DataError(f"{run_dir}: no complete checkpoint for epoch {epoch}")
     out = study_dir / "eval" / f"epoch-{epoch}"
     done = out / "scores.json"
-    if not (done.is_file() and same_checkpoint(read_json(done).get("checkpoint_fingerprint"), checkpoint)
-            and read_json(done).get("limit") == limit):
+    s = read_epoch_scores(done) if done.is_file() else {}
+    if not (same_checkpoint(s.get("checkpoint_fingerprint"), checkpoint) and s.get("limit") == limit):
         score_epochs(study_dir, run_info, [(epoch, checkpoint)], batch_size=batch_size, backend="hf", limit=limit,
                      max_new_tokens=None)
-    s = read_json(done, "scores.json")
+        s = read_epoch_scores(done)
     task = get_task(run_info["task"])
     entry = {"epoch": epoch, "n": s["n"], "limit": s.get("limit"), "metrics": s["metrics"],
              "diagnostics": s.get("diagnostics"), "val_loss": None, "eval_wall_s": s.get("wall_s"),
@@ -338,8 +339,7 @@ def final(study_dir: Path, run_dir: Path, epoch: int, batch_size: int, limit: in
                                   f"split ({info['rows']} rows carved from train by seed {info['seed']})"},
         "tuning": info,
     }
-    atomic_write_json(study_dir / "scores.json", scores)
-    return scores
+    return write_scores(study_dir / "scores.json", scores)
 
 
 def main(argv: list[str]) -> int:

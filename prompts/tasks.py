@@ -41,6 +41,7 @@ class Task:
     table: dict | None = None                      # the report's table for this task, or None
     cluster_field: str | None = None               # examples sharing this field's value resample together
     template_dir: Path = HERE / "templates"        # beside the YAML file that defines the task
+    registry_file: Path = HERE / "tasks.yaml"      # the file that defines it: errors about the entry name it
 
     @property
     def versions(self) -> dict:
@@ -107,6 +108,33 @@ def read_registry(path: Path) -> dict:
     return raw
 
 
+def read_entries(files, build) -> tuple[dict, list[str]]:
+    """Every entry of `files` built by `build(path, name, entry)`, and one line per problem: a file that
+    cannot be read, an entry that does not build (`jaft validate` prints them all; a command stops at the
+    first)."""
+    entries, problems = {}, []
+    for path in files:
+        try:
+            raw = read_registry(path)
+        except DataError as e:
+            problems.append(str(e))
+            continue
+        for name, e in raw.items():
+            try:
+                entries[name] = build(path, name, e)
+            except (DataError, UsageError) as err:
+                problems.append(str(err))
+    return entries, problems
+
+
+def load_entries(files, build) -> dict:
+    """The registry of `files`, or its first problem as a one-line error (exit code 2)."""
+    entries, problems = read_entries(files, build)
+    if problems:
+        raise registry_error(problems[0])
+    return entries
+
+
 class Registry(Mapping):
     """A registry read on first use (not at import), from the files the settings name; read again when the
     settings name other files (a test, the demo). `load(files) -> dict` reads them."""
@@ -154,31 +182,31 @@ def task_files() -> list[Path]:
     return registry_files(HERE / "tasks.yaml", current().task_files)
 
 
-def _load(files) -> dict[str, Task]:
-    tasks = {}
-    for path in files:
-        for name, e in read_registry(path).items():
-            entry = check(TaskEntry, e, f"{path}: task '{name}'")
-            tasks[name] = _task(name, entry, path.parent / "templates")
-            if not (tasks[name].template_dir / tasks[name].template_file).is_file():
-                raise registry_error(f"{path}: task '{name}': template {tasks[name].template_file} not found "
-                                     f"in {tasks[name].template_dir}")
-    return tasks
+def build_task(path: Path, name: str, raw) -> Task:
+    """One entry of the tasks file `path`, checked (its keys, nested blocks and closed sets; its template)."""
+    entry = check(TaskEntry, raw, f"{path}: task '{name}'")
+    task = _task(name, entry, path)
+    if not (task.template_dir / task.template_file).is_file():
+        raise registry_error(f"{path}: task '{name}': template {task.template_file} not found in {task.template_dir}")
+    return task
 
 
-def _task(name: str, e: TaskEntry, template_dir: Path) -> Task:
+def _task(name: str, e: TaskEntry, path: Path) -> Task:
     return Task(
             name=name, title=e.title, splits=tuple(e.splits), eval_split=e.eval_split,
             template_file=e.template, fields=dict(e.fields), id_field=e.id_field, cut_field=e.cut_field,
             label_field=e.label_field, label_words=tuple(e.label_words),
             skip_labels=tuple(e.skip_labels), class_ids=tuple(e.class_ids),
             answers_field=e.answers_field, response_field=e.response_field,
-            source=e.source, generate=e.generate.model_dump(exclude_unset=True), postprocess=e.postprocess,
-            metrics=tuple(e.metrics), table=e.table, cluster_field=e.cluster_field, template_dir=template_dir,
+            # the keys the entry gives, and only those (prompts/sources.py checks a file's `bytes` if given)
+            source=e.source.model_dump(exclude_none=True) if e.source else {},
+            generate=e.generate.model_dump(exclude_unset=True), postprocess=e.postprocess,
+            metrics=tuple(e.metrics), table=e.table.model_dump() if e.table else None,
+            cluster_field=e.cluster_field, template_dir=path.parent / "templates", registry_file=path,
         )
 
 
-TASKS: Mapping[str, Task] = Registry(task_files, _load)
+TASKS: Mapping[str, Task] = Registry(task_files, lambda files: load_entries(files, build_task))
 
 
 def get_task(name: str) -> Task:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from jaft.common import DataError, atomic_write_json, read_json
-from jaft.records import RUN_SCHEMA, run_record
+from jaft.records import read_run, write_run
 
 PACKAGES = ("jaft", "axolotl", "torch", "transformers", "peft", "datasets", "accelerate")
 
@@ -45,10 +44,7 @@ def read(run_dir: Path) -> dict:
     path = Path(run_dir) / "run.json"
     if not path.is_file():
         return {}
-    manifest = read_json(path, "run.json")
-    if not isinstance(manifest, dict):
-        raise DataError(f"{path}: damaged run.json (not a JSON object); repair or delete it")
-    return run_record(manifest, path)  # an older version migrated in memory; a newer one refused
+    return read_run(path)  # an older version migrated in memory; a newer one refused
 
 
 def effective(recipe: Path) -> dict:
@@ -58,9 +54,8 @@ def effective(recipe: Path) -> dict:
 
 
 def update(run_dir: Path, **fields) -> dict:
-    manifest = {**read(run_dir), **fields, "schema_version": RUN_SCHEMA, "updated": now()}
-    atomic_write_json(Path(run_dir) / "run.json", manifest)
-    return manifest
+    """run.json with `fields` changed, checked as a run record before it is written (jaft.records)."""
+    return write_run(Path(run_dir) / "run.json", {**read(run_dir), **fields, "updated": now()})
 
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin")

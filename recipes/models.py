@@ -6,10 +6,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jaft.common import UsageError, choose
-from jaft.records import Grid, ModelEntry, check
-from prompts.tasks import Names, Registry, read_registry, registry_error, registry_files
+from pydantic import ValidationError
+
+from jaft.common import UsageError, choose, did_you_mean
+from jaft.records import Grid, ModelEntry, check, one_line
+from prompts.tasks import Names, Registry, load_entries, registry_error, registry_files
 from recipes.architecture import Architecture, from_shape
+from recipes.axolotl_keys import check_values, valid_keys
 
 HERE = Path(__file__).parent
 # The paper's VRAM budget: 46,000 MB as nvidia-smi counts MB, i.e. MiB.
@@ -42,6 +45,7 @@ class Model:
     group: str | None = None    # a name `just sweep --models` expands (e.g. successors)
     license: str | None = None
     adapter: str = "lora"       # "qlora": the plain recipe already loads the base in 4 bits (calm3-22b)
+    registry_file: Path = HERE / "models.yaml"  # the file that defines it: errors about the entry name it
 
     @property
     def facts(self) -> Architecture:
@@ -54,25 +58,44 @@ def model_files() -> list[Path]:
     return registry_files(HERE / "models.yaml", current().model_files)
 
 
-def _load(files) -> dict[str, Model]:
-    """models.yaml, then the files in JAFT_MODELS (a user's own models; an entry there replaces ours)."""
-    models = {}
-    for path in files:
-        for name, e in read_registry(path).items():
-            check(ModelEntry, e, f"{path}: model '{name}'")  # keys and closed sets, one line each
+def build_model(path: Path, name: str, raw) -> Model:
+    """One entry of the models file `path`, checked: its keys and closed sets (jaft.records), its
+    `architecture` (recipes/architecture.py), its variants and its recipe overrides."""
+    where = f"{path}: model '{name}'"
+    entry = check(ModelEntry, raw, where)
+    for task, variants in entry.paper_variants.items():
+        for variant in variants:
             try:
-                models[name] = _model(name, e)
-            except (TypeError, KeyError, ValueError) as err:
-                raise registry_error(f"{path}: model '{name}': {err}") from None
-    return models
+                parse_variant(variant)
+            except UsageError as e:
+                raise registry_error(f"{where}: key 'paper_variants.{task}': {e}") from None
+    for key, value in entry.recipe_overrides.items():
+        _check_override(where, key, value)
+    try:
+        return _model(name, entry.model_dump(exclude_unset=True), path)
+    except ValidationError as e:
+        raise registry_error(one_line(e, where, Architecture, prefix="architecture")) from None
+    except ValueError as e:
+        raise registry_error(f"{where}: {e}") from None
 
 
-def _model(name: str, e: dict) -> Model:
-    e = {**e, "lora_targets": tuple(e["lora_targets"])}
+def _check_override(where: str, key: str, value) -> None:
+    """A recipe key Axolotl does not know would be written and ignored; an impossible value fails later."""
+    if key not in valid_keys():
+        raise registry_error(f"{where}: key 'recipe_overrides.{key}': not a key Axolotl knows"
+                             f"{did_you_mean(key, valid_keys())} (valid: recipes/axolotl_keys.txt)")
+    try:
+        check_values({key: value})
+    except UsageError as e:
+        raise registry_error(f"{where}: key 'recipe_overrides.{key}': {e}") from None
+
+
+def _model(name: str, e: dict, path: Path) -> Model:
+    e = {**e, "lora_targets": tuple(e["lora_targets"]), "registry_file": path}
     if e.get("architecture") is not None:
         a = e["architecture"] = Architecture(**e["architecture"])
         if a.model_type != e["arch"]:
-            raise ValueError(f"arch '{e['arch']}' but architecture.model_type '{a.model_type}'")
+            raise ValueError(f"key 'arch': '{e['arch']}' but architecture.model_type '{a.model_type}'")
         # the planner's short shape, from the facts (one source of truth for an entry that has them)
         e.setdefault("shape", {"hidden": a.hidden_size, "layers": a.num_hidden_layers,
                                "heads": a.num_attention_heads, "intermediate": a.intermediate_size,
@@ -108,7 +131,7 @@ def _groups(models) -> dict[str, tuple]:
     return groups
 
 
-MODELS: Mapping[str, Model] = Registry(model_files, _load)
+MODELS: Mapping[str, Model] = Registry(model_files, lambda files: load_entries(files, build_model))
 # The learning rates of the grid, as the paper writes them (and as run ids spell them): registry data.
 LEARNING_RATES: Mapping[str, float] = Registry(grid_files, _load_grid)
 # The paper's models (the default grid, a row of every table), in registry order.

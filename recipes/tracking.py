@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from jaft.common import UsageError, choose
+from jaft.records import read_scores
 
 TRACKERS = ("mlflow", "wandb")
 OFF = ("", "off", "none", "0", "false")
@@ -203,7 +204,7 @@ def after_eval(run_dir: Path, track: str | None, update_manifest) -> None:
     scores_path = run_dir / "scores.json"
     if not track or not manifest or not scores_path.is_file():
         return
-    scores = json.loads(scores_path.read_text(encoding="utf-8"))
+    scores = read_scores(scores_path)
     if track == "mlflow":
         client, run_id, new = _mlflow_run(run_dir, manifest, create=True)
         if new:

@@ -7,12 +7,11 @@ both folders: the report never picks one silently.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from jaft.common import DataError, read_jsonl
-from jaft.records import migrate_scores
+from jaft.records import read_scores
 from prompts.tasks import TASKS
 from recipes import DEFAULT_SEED, read_manifest
 from recipes.models import LEARNING_RATES, MODELS
@@ -75,13 +74,10 @@ class Result:
 def load(path: Path, select: str) -> Result | str:
     """One run's result under the selection rule, or the reason (a warning) it cannot be used."""
     try:
-        s = json.loads(path.read_text(encoding="utf-8"))
-        model, task, lr = s["model"], s["task"], s["lr"]
-        s = migrate_scores(s, path)  # written by an older jaft: read as today's; a newer one: left out
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
-        return f"{path}: malformed scores file ({type(e).__name__}: {e}); left out"
+        s = read_scores(path)  # an older version migrated in memory; a newer one or a damaged one left out
     except DataError as e:
         return f"{e}; left out"
+    model, task, lr = s["model"], s["task"], s["lr"]
     if model not in MODELS or task not in TASKS or (lr not in LEARNING_RATES and lr != TUNED):
         return f"{path}: unknown model/task/lr ({model}, {task}, {lr}); left out"
     best = s.get(SELECT[select])

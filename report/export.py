@@ -19,7 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from jaft.common import UsageError, atomic_write_json, atomic_write_text, read_json, run
+from jaft.common import UsageError, atomic_write_json, atomic_write_text, run
+from jaft.records import read_epoch_scores, read_scores
 from prompts.tasks import get_task
 from recipes import checkpoints, get_model, read_manifest, same_checkpoint
 from recipes.manifest import adapter_file
@@ -43,7 +44,7 @@ def choose_epoch(run_dir: Path, asked: int | str) -> tuple[int, Path, dict | Non
     selected, from the checkpoint now in the folder (scores of a replaced checkpoint do not count)."""
     found = dict(checkpoints(run_dir))
     scores_path = run_dir / "scores.json"
-    scores = read_json(scores_path, "scores.json") if scores_path.is_file() else None
+    scores = read_scores(scores_path) if scores_path.is_file() else None
     if asked == "best":
         if not scores or not scores.get("best"):
             raise UsageError(f"{run_dir}: no scored epochs to choose from (run `just eval {run_dir}` first, "
@@ -55,7 +56,7 @@ def choose_epoch(run_dir: Path, asked: int | str) -> tuple[int, Path, dict | Non
         raise UsageError(f"{run_dir}: no epoch {epoch}; valid: {', '.join(map(str, found)) or 'none'}")
     checkpoint = found[epoch]
     epoch_file = run_dir / "eval" / f"epoch-{epoch}" / "scores.json"
-    mine = read_json(epoch_file, "scores.json") if epoch_file.is_file() else None
+    mine = read_epoch_scores(epoch_file) if epoch_file.is_file() else None
     if mine and not same_checkpoint(mine.get("checkpoint_fingerprint"), checkpoint):
         if asked == "best":
             raise UsageError(f"{run_dir}: epoch {epoch}'s scores come from another checkpoint than "

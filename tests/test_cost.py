@@ -75,7 +75,8 @@ def test_cost_md_and_plot_from_run_json(tmp_path):
     cheap = write_scores(runs, "calm2", "marc", "2e-4", {"accuracy": 0.96})
     dear = write_scores(runs, "calm2", "marc", "5e-5", {"accuracy": 0.97}, seed=43)
     for d, hours in ((cheap, 2.0), (dear, 5.0)):
-        (d / "run.json").write_text(json.dumps({"vram_cap_mb": 46000, "seed": 42, "cost": {
+        (d / "run.json").write_text(json.dumps({"run_id": d.name, "status": "finished", "vram_cap_mb": 46000,
+                                               "seed": 42, "cost": {
             "wall_s": hours * 3600, "device": "NVIDIA H100", "gpus": 1, "gpu_hours": hours,
             "peak_mem_mib": 41400.0, "tokens": 10_000_000, "tokens_per_s": 10_000_000 / (hours * 3600)}}))
     out = tmp_path / "r"

@@ -259,6 +259,17 @@ def test_other_generation_settings_are_redone_not_mixed(echo_eval, capsys):
     assert scores["epochs"][0]["n"] == full and scores["epochs"][0]["limit"] is None
 
 
+def test_an_epoch_s_scores_json_carries_its_version(echo_eval):
+    """eval/epoch-<k>/scores.json had no schema_version: it is a versioned record now, as the run's is."""
+    from jaft.records import EPOCH_SCORES_SCHEMA, SCORES_SCHEMA
+    from jaft.validate import check_path
+    run_dir, run = echo_eval
+    assert run(limit=3) == "scored"
+    assert epoch_scores(run_dir)["schema_version"] == EPOCH_SCORES_SCHEMA
+    assert json.loads((run_dir / "scores.json").read_text())["schema_version"] == SCORES_SCHEMA
+    assert check_path(run_dir) == []
+
+
 def test_predictions_from_other_data_are_redone(echo_eval, workdir):
     run_dir, run = echo_eval
     assert run(limit=3) == "scored"

@@ -91,7 +91,8 @@ def test_bad_scores_files_are_warned_and_left_out(partial_runs, tmp_path):
     out = tmp_path / "reports"
     proc = cli("report", "--runs", str(partial_runs), "--out", str(out), "--no-plots", cwd=tmp_path)
     assert proc.returncode == 0
-    assert "broken/scores.json: malformed" in proc.stderr and "calm3-marc-lr2e-4/scores.json: unknown" in proc.stderr
+    assert "broken/scores.json: damaged scores.json" in proc.stderr
+    assert "calm3-marc-lr2e-4/scores.json: unknown" in proc.stderr
     assert (out / "table3.md").read_text() == (GOLDEN / "table3.md").read_text()
 
 

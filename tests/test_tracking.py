@@ -110,8 +110,9 @@ def test_wandb_eval_logs_offline_once(tmp_path, monkeypatch):
                                               "status": "finished"}))
     epochs = [{"epoch": 1, "metrics": {"accuracy": 0.625}, "val_loss": 2.5},
               {"epoch": 2, "metrics": {"accuracy": 0.8125}, "val_loss": 1.25}]
-    (run / "scores.json").write_text(json.dumps({"run_id": "tiny-marc-lr2e-4", "metric": "accuracy",
-                                                 "epochs": epochs, "best": epochs[1]}))
+    (run / "scores.json").write_text(json.dumps({"run_id": "tiny-marc-lr2e-4", "model": "tiny", "task": "marc",
+                                                 "lr": "2e-4", "metric": "accuracy", "epochs": epochs,
+                                                 "best": epochs[1]}))
     for k, v in {"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_API_KEY": SECRET,
                  "WANDB_PROJECT": "jaft-test"}.items():
         monkeypatch.setenv(k, v)

@@ -196,7 +196,7 @@ def test_report_names_no_absolute_path_of_this_machine(tmp_path, how):
     proc = cli("report", "--no-plots", "--out", str(tmp_path / "reports"), *args, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     readme = (tmp_path / "reports" / "README.md").read_text()
-    assert "`runs/calm2-marc-lr2e-4/scores.json`" in readme and "runs/broken/scores.json: malformed" in readme
+    assert "`runs/calm2-marc-lr2e-4/scores.json`" in readme and "runs/broken/scores.json: damaged scores.json" in readme
     assert "under `data/`" in readme and "| marc | local | train | train.jsonl (local file) |" in readme
     for path in (tmp_path / "reports").iterdir():
         assert str(tmp_path) not in path.read_text() and str(REPO) not in path.read_text(), path.name
