@@ -250,22 +250,63 @@ def recipe_setting(model: Model, cfg: dict) -> Setting:
 
 
 def check_fits(model: Model, cfg: dict) -> str | None:
-    """None when the recipe's predicted peak fits its cap, else a one-line reason naming what would fit.
-    (The tiny CPU model has no GPU budget to keep.)"""
+    """None when the recipe's predicted peak fits its cap, else a one-line reason (what fits instead is
+    `what_fits`'s answer). (The tiny CPU model has no GPU budget to keep.)"""
     cap = cfg.get("vram_cap_mb")
     if model.cpu or not cap:
         return None
     setting = recipe_setting(model, cfg)
     frozen = frozen_bytes(model, setting.load_in_4bit) / MIB
     if frozen > cap and not setting.load_in_4bit:
-        return (f"{model.name}'s frozen bf16 weights alone need ~{frozen:,.0f} MiB, over the {cap:,} MB cap; "
-                f"--variant qlora loads them in 4 bits (~{frozen_bytes(model, True) / MIB:,.0f} MiB)")
+        return f"{model.name}'s frozen bf16 weights alone need ~{frozen:,.0f} MiB, over the {cap:,} MB cap"
     peak = peak_mib(model, int(cfg["sequence_len"]), setting)
     if peak <= cap:
         return None
     fits = longest_fit(model, setting, cap, step=100)
     return (f"{model.name} at sequence_len {cfg['sequence_len']} with {setting.name} (micro-batch "
-            f"{setting.micro_batch}, LoRA r={setting.lora_r}) needs ~{peak:,.0f} MiB, over the {cap:,} MB cap; "
-            f"this setting fits "
-            f"{fits:,} tokens (`just plan {model.name}`; --variant full uses SDPA + checkpointing)")
+            f"{setting.micro_batch}, LoRA r={setting.lora_r}) needs ~{peak:,.0f} MiB, over the {cap:,} MB cap "
+            f"(this setting fits {fits:,} tokens)")
 
+
+# What `what_fits` may add to a variant: SDPA with gradient checkpointing (the planner's "SDPA+GC" column).
+SAVING_SETS = ("attn_implementation=sdpa", "gradient_checkpointing=true")
+
+
+def what_fits(spec, build) -> str:
+    """The planner's advice for a run whose recipe does not fit its cap: the first few other recipes it
+    predicts to fit, each as the options that make it (never the run's own), found in this order: the
+    plain recipe, `full`, the other adapter (`--variant qlora`, or `--variant lora` where the plain recipe is
+    QLoRA), each of those with SDPA and gradient checkpointing set; and only if none of them fits, a shorter
+    `sequence_len`. `build(spec, sets)` renders a variant's recipe with the run's own options and `--set`s
+    plus `sets`."""
+    from dataclasses import replace as with_variant
+    model = spec.model
+    other = "lora" if model.adapter == "qlora" else "qlora"
+    bases = [None, "full", other]
+    tried, found, shorter = set(), [], []
+    cap = build(spec, ())["vram_cap_mb"]
+    for sets in ((), SAVING_SETS):
+        for variant in bases:
+            if model.facts.eager_only and sets:
+                sets = SAVING_SETS[1:]  # soft-capped attention stays eager
+            cfg = build(with_variant(spec, variant=variant), sets)
+            setting = recipe_setting(model, cfg)
+            key = (cfg["sequence_len"], setting)
+            if (variant == spec.variant and not sets) or key in tried:
+                continue  # the run's own recipe, or one already tried under another spelling
+            tried.add(key)
+            flags = " ".join([f"--variant {variant}"] * bool(variant) + [f"--set {x}" for x in sets])
+            flags = flags or "without --variant"
+            if check_fits(model, cfg) is None:
+                peak = peak_mib(model, int(cfg["sequence_len"]), setting)
+                found.append(f"{flags} ({int(cfg['sequence_len']):,} tokens, ~{peak:,.0f} MiB)")
+            elif variant != "full" and frozen_bytes(model, setting.load_in_4bit) / MIB <= cap:
+                n = longest_fit(model, setting, cap, step=100)
+                if n >= 100:
+                    shorter.append((n, f"{flags} --set sequence_len={n} (~{peak_mib(model, n, setting):,.0f} MiB)"))
+    where = f"`just plan {model.name} --cap-mb {cap}`"
+    if found:
+        return f"what fits: {'; '.join(found[:3])} ({where})"
+    if shorter:
+        return f"what fits, shorter: {'; '.join(text for _, text in sorted(shorter, reverse=True)[:2])} ({where})"
+    return f"no recipe of {model.name} fits a {cap:,} MB cap ({where})"

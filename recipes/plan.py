@@ -14,7 +14,7 @@ import json
 from dataclasses import replace
 
 from jaft.cli import Parser, at_least_one
-from jaft.common import choose
+from jaft.common import UsageError, choose
 from prompts.tasks import Names
 from recipes.memory import SWITCHES, extrapolated, longest_fit, peak_mib, recipe_setting, switched, weight_counts
 from recipes.models import DEFAULT_CAP_MB, GROUPS, LEARNING_RATES, MODELS, expand_models, get_model
@@ -44,15 +44,16 @@ def plan_rows(models, cap_mb: int, adapters=("lora",)) -> list[dict]:
     for name in models:
         m = get_model(name)
         for adapter in adapters:
-            cfg = paper_recipe(name, "qlora" if adapter == "qlora" else None)
+            # the entry's plain recipe where it is this adapter, else the variant that switches it
+            # (`--variant qlora`; `--variant lora` for an entry whose plain recipe is QLoRA: calm3-22b)
+            variant = None if m.adapter == adapter else adapter
+            cfg = paper_recipe(name, variant)
             base = recipe_setting(m, cfg)
-            if (adapter == "lora") == base.load_in_4bit:
-                continue  # an entry whose plain recipe is QLoRA (calm3-22b) has no LoRA row
             settings = {label: switched(base, label) for label in SWITCHES}
             if m.facts.eager_only:  # soft-capped attention runs eager whatever the column says
                 settings = {label: replace(st, attn="eager") for label, st in settings.items()}
             rows.append({
-                "model": name, "adapter": adapter, "native_context": m.native_context,
+                "model": name, "adapter": adapter, "variant": variant, "native_context": m.native_context,
                 "base_params": weight_counts(m, base.lora_r, base.lora_targets)[0],
                 "paper_len": cfg["sequence_len"], "paper_attn": base.attn,
                 "paper_peak_mib": round(peak_mib(m, cfg["sequence_len"], base)),
@@ -73,7 +74,7 @@ def show(rows: list[dict], cap_mb: int) -> str:
     for r in rows:
         fits = "fits" if r["paper_peak_mib"] <= cap_mb else "OVER the cap"
         cells = [f"{v:,}" + (" ✓" if v >= r["native_context"] else "") for v in r["longest"].values()]
-        name = r["model"] + (" (QLoRA)" if r.get("adapter") == "qlora" else "")
+        name = r["model"] + (" (QLoRA)" if r.get("adapter") == "qlora" else " (LoRA) §" if r.get("variant") else "")
         name += " ‡" if r.get("eager_only") else ""
         lines.append(f"| {name} | {r['native_context']:,} | " + " | ".join(cells) +
                      f" | {r['paper_len']:,}, {r['paper_attn']}, {r['paper_peak_mib']:,} MiB ({fits})"
@@ -81,6 +82,8 @@ def show(rows: list[dict], cap_mb: int) -> str:
     lines += ["", "✓: the model's native context fits. extrapolated: no measured peak of this architecture (or "
               "of QLoRA) backs the prediction; the planner's constants come from the paper models' H100 rows.",
               "‡: attention soft-capping (Gemma-2) runs eager in every column: SDPA would drop the cap."]
+    lines += ["§: the entry's own recipe is QLoRA; `--variant lora` trains it with bf16 base weights."] * any(
+        r.get("adapter") == "lora" and r.get("variant") for r in rows)
     return "\n".join(lines)
 
 
@@ -99,6 +102,8 @@ def run_verb(verb: str, args) -> int:
     names = (expand_models([args.model]) if args.model in GROUPS
              else [choose("model", args.model, MODELS)] if args.model else GPU_MODELS)
     rows = plan_rows(names, args.cap_mb, adapters)
+    if not rows:  # never an empty table (or []) with exit 0
+        raise UsageError(f"nothing to plan for {args.model or 'the GPU models'} with --adapter {adapter}")
     print(json.dumps(rows, indent=2) if args.json else show(rows, args.cap_mb))
     return 0
 

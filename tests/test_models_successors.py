@@ -108,10 +108,93 @@ def test_qlora_counts_four_bit_weights_and_is_labelled_extrapolated():
 
 
 def test_plan_rows_cover_lora_and_qlora_with_base_params():
+    """Every model × {LoRA, QLoRA}: calm3-22b, whose plain recipe is QLoRA, has its bf16 LoRA row too
+    (`--variant lora`), and at 80,000 MB the planner says it trains."""
     rows = plan_rows(["calm2", "calm3-22b"], DEFAULT_CAP_MB, ("lora", "qlora"))
-    assert [(r["model"], r["adapter"]) for r in rows] == [("calm2", "lora"), ("calm2", "qlora"), ("calm3-22b", "qlora")]
-    assert [r["extrapolated"] for r in rows] == [False, True, True]
+    assert [(r["model"], r["adapter"], r["variant"]) for r in rows] == [
+        ("calm2", "lora", None), ("calm2", "qlora", "qlora"),
+        ("calm3-22b", "lora", "lora"), ("calm3-22b", "qlora", None)]
+    assert [r["extrapolated"] for r in rows] == [False, True, True, True]
     assert all(isinstance(r["base_params"], int) for r in rows)
+    (lora,) = plan_rows(["calm3-22b"], 80000, ("lora",))
+    assert lora["longest"]["SDPA, no GC"] >= lora["paper_len"] and lora["paper_peak_mib"] <= 80000
+
+
+def test_plan_of_one_adapter_is_a_table_or_one_line(tmp_path, monkeypatch):
+    table = cli("recipes", "plan", "calm3-22b", "--adapter", "lora", cwd=tmp_path, check=True).stdout
+    assert "| calm3-22b (LoRA) § | 16,384 |" in table and "`--variant lora`" in table
+    out = cli("recipes", "plan", "calm3-22b", "--adapter", "lora", "--json", cwd=tmp_path, check=True).stdout
+    rows = json.loads(out)
+    assert [(r["adapter"], r["variant"]) for r in rows] == [("lora", "lora")]
+    # nothing to show is one line, never an empty table with exit 0
+    import argparse
+
+    from jaft.common import UsageError
+    from recipes import plan
+    monkeypatch.setattr(plan, "plan_rows", lambda *a, **k: [])
+    with pytest.raises(UsageError, match="nothing to plan for calm3-22b"):
+        plan.run_verb("plan", argparse.Namespace(model="calm3-22b", adapter="lora", cap_mb=46000, json=False))
+
+
+def test_a_variant_that_is_the_plain_recipe_is_refused_in_one_line(tmp_path):
+    """calm3-22b's plain recipe is QLoRA: `--variant qlora` would write the same recipe under a second run
+    id. `--variant lora` gives its bf16 LoRA run (and is refused where the plain recipe is already LoRA)."""
+    proc = cli("recipes", "render", "calm3-22b", "marc", "2e-4", "--variant", "qlora", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
+        "error: calm3-22b's plain recipe is already QLoRA (adapter: qlora in its registry entry): drop --variant "
+        "qlora; its run is calm3-22b-marc-lr2e-4")
+    proc = cli("recipes", "render", "calm2", "marc", "2e-4", "--variant", "lora", cwd=tmp_path)
+    assert proc.returncode == 2 and "calm2's plain recipe is already LoRA" in proc.stderr
+    assert not (tmp_path / "runs").exists()
+    spec = RunSpec.parse("calm3-22b", "marc", "2e-4", "lora")
+    cfg = build_recipe(spec, cap_mb=80000, axolotl_check=False)
+    assert spec.id == "calm3-22b-marc-lr2e-4-lora" and not spec.load_in_4bit
+    assert (cfg["adapter"], cfg["load_in_4bit"]) == ("lora", False)
+    from recipes.runs import parse_run_id
+    assert parse_run_id(spec.id)["variant"] == "lora" and parse_run_id("calm2-marc-lr2e-4-qlora")["variant"] == "qlora"
+
+
+@pytest.mark.parametrize("args, advice", [
+    # bf16 weights (15.6 GB) leave nothing under 16,000 MB; QLoRA with SDPA + checkpointing fits 1,400 tokens
+    ([], "what fits: --variant qlora --set attn_implementation=sdpa --set gradient_checkpointing=true "
+         "(1,400 tokens"),
+    (["--variant", "full"], "what fits: --variant qlora --set attn_implementation=sdpa --set "
+                            "gradient_checkpointing=true (1,400 tokens"),
+    (["--variant", "qlora"], "what fits: --variant qlora --set attn_implementation=sdpa"),
+])
+def test_a_refusal_names_what_fits_never_the_variant_chosen(tmp_path, args, advice):
+    """On a 16,000 MB cap the advice is the planner's: a recipe predicted to fit (QLoRA included), not
+    `--variant full` again (which needs ~36,000 MiB at qwen3-8b's native 32,768 tokens)."""
+    proc = cli("recipes", "render", "qwen3-8b", "marc", "2e-4", "--cap-mb", "16000", *args, cwd=tmp_path)
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert proc.returncode == 2 and advice in line, line
+    chosen = ("--variant " + args[1] + " (") if args else "without --variant ("
+    assert chosen not in line and "--variant full uses" not in line
+    from recipes.memory import what_fits
+    from recipes.render import apply_overrides, recipe_dict
+    spec = RunSpec.parse("calm2", "marc", "2e-4")
+
+    def build(other, sets):
+        return apply_overrides(recipe_dict(other, cap_mb=30000), list(sets))
+    # calm2 at 30,000 MB: its eager recipe fits 1,100 tokens; full, SDPA+GC and QLoRA fit at full length
+    assert what_fits(spec, build).startswith("what fits: --variant full (4,096 tokens, ~16,291 MiB); --set "
+                                             "attn_implementation=sdpa --set gradient_checkpointing=true (1,700")
+    tiny_cap = what_fits(spec, lambda o, s: {**build(o, s), "vram_cap_mb": 3000})
+    assert "no recipe of calm2 fits a 3,000 MB cap" in tiny_cap
+
+
+def test_gemma2_refuses_any_attention_but_eager_in_one_line(tmp_path):
+    for sets in (["attn_implementation=sdpa"], ["attn_implementation=null", "sdp_attention=true"]):
+        proc = cli("recipes", "render", "gemma2-swallow-9b", "marc", "2e-4", "--force",
+                   *[a for x in sets for a in ("--set", x)], cwd=tmp_path)
+        assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
+            "error: gemma2-swallow-9b (gemma2) trains with attn_implementation eager only: its attention "
+            "soft-capping (attn_logit_softcapping 50) is computed by the eager path alone, and sdpa would drop "
+            "it; the valid value is eager"), sets
+    assert not (tmp_path / "runs").exists()
+    cfg = build_recipe(RunSpec.parse("gemma2-swallow-9b", "marc", "2e-4"), overrides=["attn_implementation=eager"],
+                       axolotl_check=False)
+    assert cfg["attn_implementation"] == "eager"
 
 
 def test_plan_cli_labels_extrapolated_and_gives_base_params(tmp_path):
