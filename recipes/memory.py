@@ -5,7 +5,8 @@ peak = frozen weights (bf16; QLoRA: NF4 linear weights + the largest one dequant
      + per-layer activations (all layers without gradient checkpointing; with it, one layer's plus each
        layer's checkpointed input) + eager attention's seq² scores (SDPA keeps none)
      + logits and loss over the vocabulary (Liger's fused linear cross-entropy keeps none) + a constant
-     + Gemma-2's soft-capping tanh outputs (fixed from the code).
+     + Gemma-2's soft-capping tanh outputs, and the attention tensors whose width is not the hidden size
+       (grouped-query k/v, a wider q, Qwen3's q/k norms), both fixed from the code.
 The weights are counted exactly from each model's architecture facts (recipes/architecture.py: grouped-
 query attention, head size, tied embeddings, biases, q/k norms); the other terms' constants (bytes per
 element) are fitted by least squares on `anchors/h100_lora_step_memory.jsonl` (relative error,
@@ -142,6 +143,36 @@ def softcap_bytes(model: Model, seq: int, st: Setting) -> float:
     return total
 
 
+def attention_width_bytes(model: Model, seq: int, st: Setting) -> float:
+    """What the attention keeps for the backward pass at a width other than the hidden size, fixed from the
+    code rather than fitted: the fit counts every per-layer activation at hidden width (the anchors' models
+    are multi-head, head size hidden/heads, so q, k and v are all hidden-wide); grouped-query attention
+    (narrower k/v) and a head size other than hidden/heads (Gemma-2's 16 × 256 = 4,096 > 3,584) change
+    those widths, and Qwen3's q/k norms keep more. Zero for a multi-head model with head size hidden/heads.
+
+    Per token and kept layer, in bytes (bf16 = 2; transformers 5.x attention, PEFT LoRA under bf16
+    autocast):
+    - q after RoPE (2) and o_proj's LoRA input: its dropout mask (1) and the bf16 copy lora_A keeps (2),
+      at q's width (heads × head size); o_proj's frozen base weight keeps no input;
+    - eager: k and v repeated to q's width (repeat_kv) and kept by the two matmuls (2 + 2);
+    - SDPA: its output (2, q's width) and k, v (2 + 2): at k/v's width at micro-batch 1 (no padding, no
+      mask: transformers passes enable_gqa), repeated to q's width at larger micro-batches (padding needs a
+      mask, and a mask means repeat_kv);
+    - Qwen3's q/k RMSNorms keep their fp32 input (4, at q's and at k/v's width)."""
+    a = model.facts
+    if a.model_type == "gpt2":  # fused c_attn, multi-head: every width is hidden
+        return 0.0
+    h, q, kv = a.hidden_size, a.num_attention_heads * a.head_size, a.kv_heads * a.head_size
+    if st.attn == "eager" or st.micro_batch > 1:
+        extra = (9 if st.attn == "eager" else 11) * (q - h)
+    else:
+        extra = 7 * (q - h) + 4 * (kv - h)
+    if a.qk_norm:
+        extra += 4 * (q + kv)
+    kept = 1 if st.gradient_checkpointing else a.num_hidden_layers
+    return float(extra * st.micro_batch * seq * kept)
+
+
 def liger_saving(model: Model, seq: int, st: Setting) -> float:
     """Bytes Liger's SwiGLU does not keep: silu(gate) and silu(gate)*up, two bf16 MLP-sized tensors per
     kept layer. Fixed from the kernel's design rather than fitted: only two anchor rows use Liger."""
@@ -195,7 +226,8 @@ def fit(rows: list[dict]) -> np.ndarray:
     ok = [r for r in rows if r["result"] == "ok"]
     X = np.array([features(MODELS[r["registry"]], r["seq"], r["setting"]) for r in ok])
     y = np.array([r["peak_mib"] * MIB - fixed_bytes(MODELS[r["registry"]], r["setting"])
-                  + liger_saving(MODELS[r["registry"]], r["seq"], r["setting"]) for r in ok])
+                  + liger_saving(MODELS[r["registry"]], r["seq"], r["setting"])
+                  - attention_width_bytes(MODELS[r["registry"]], r["seq"], r["setting"]) for r in ok])
     scale = 1.0 / np.array([r["peak_mib"] * MIB for r in ok])
     coef, _ = nnls(X * scale[:, None], y * scale)
     return coef
@@ -209,7 +241,7 @@ def calibration() -> tuple:
 def peak_mib(model: Model, seq: int, setting: Setting, coef=None) -> float:
     coef = np.asarray(calibration() if coef is None else coef)
     total = (fixed_bytes(model, setting) + features(model, seq, setting) @ coef - liger_saving(model, seq, setting)
-             + softcap_bytes(model, seq, setting))
+             + softcap_bytes(model, seq, setting) + attention_width_bytes(model, seq, setting))
     return float(total / MIB)
 
 

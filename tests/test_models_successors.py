@@ -274,3 +274,48 @@ def test_twin_keeps_its_familys_switches_and_token_conventions(twin):
         assert ids[0] == tok.bos_token_id and tok.pad_token == "<pad>" and tok.eos_token == "<eos>"
         caps = (config.attn_logit_softcapping, config.final_logit_softcapping, config.sliding_window)
         assert caps == (50.0, 30.0, 32)
+
+
+def test_activations_count_grouped_query_and_wider_q_widths_and_leave_the_paper_models_alone():
+    """The fit counts every per-layer activation at hidden width, which is right for the anchors' multi-head
+    models only. The attention's other widths are counted from the code: zero for the paper models (whose
+    predictions stay exactly as calibrated), narrower k/v under SDPA for grouped-query attention, a wider q
+    for Gemma-2, and Qwen3's q/k norms."""
+    from dataclasses import replace
+
+    from recipes.memory import anchor_rows, attention_width_bytes, calibration, fit, fixed_bytes, peak_mib
+    from recipes.models import PAPER_MODELS
+
+    def st(m, attn, **kw):
+        return Setting(attn, lora_r=16, lora_targets=MODELS[m].lora_targets, **kw)
+    for name in PAPER_MODELS:
+        for attn in ("eager", "sdpa"):
+            for kw in ({}, {"gradient_checkpointing": True}, {"micro_batch": 2}):
+                assert attention_width_bytes(MODELS[name], 4096, st(name, attn, **kw)) == 0.0
+    assert fit(anchor_rows()) == pytest.approx(calibration(), rel=0, abs=0)
+    # the predictions docs/memory.md and docs/what-fits.md quoted before the terms were added, to the MiB
+    for name, seq, attn, mib in (("calm2", 1700, "eager", 44372), ("llama2-7b", 1700, "eager", 43288),
+                                 ("llama2-13b", 1024, "sdpa", 38113), ("llmjp-13b", 1024, "sdpa", 43621)):
+        assert round(peak_mib(MODELS[name], seq, st(name, attn))) == mib, name
+
+    def as_mha(name, **facts):  # the same model counted with multi-head attention at hidden width
+        m = MODELS[name]
+        return replace(m, architecture=m.facts.model_copy(update=facts))
+    swallow, mha = MODELS["swallow-8b"], as_mha("swallow-8b", num_key_value_heads=None)
+    L, h, kv = 32, 4096, 8 * 128
+    sdpa = st("swallow-8b", "sdpa")
+    # SDPA at micro-batch 1 keeps k and v at their own width: 2 × 2 bytes × (4,096 - 1,024) less per token-layer
+    def activations(m, seq, setting):  # the prediction less the weights (which GQA makes smaller too)
+        return peak_mib(m, seq, setting) * MIB - fixed_bytes(m, setting)
+    assert activations(mha, 2000, sdpa) - activations(swallow, 2000, sdpa) == pytest.approx(4 * (h - kv) * 2000 * L)
+    # eager repeats k and v to q's width: no saving; nor with a mask (micro-batch 2)
+    for setting in (st("swallow-8b", "eager"), st("swallow-8b", "sdpa", micro_batch=2)):
+        assert activations(mha, 2000, setting) == pytest.approx(activations(swallow, 2000, setting))
+    # Gemma-2's q is 16 × 256 = 4,096 wide on a 3,584 hidden size: 9 bytes per extra element and token-layer
+    gemma = MODELS["gemma2-swallow-9b"]
+    narrow = as_mha("gemma2-swallow-9b", head_dim=None, num_key_value_heads=None)
+    eager = st("gemma2-swallow-9b", "eager")
+    assert activations(gemma, 1200, eager) - activations(narrow, 1200, eager) == pytest.approx(9 * 512 * 1200 * 42)
+    # Qwen3's q/k norms keep fp32 inputs: 4 bytes × (q + k/v width) per token and layer
+    qwen3 = MODELS["qwen3-8b"]
+    assert attention_width_bytes(qwen3, 1000, st("qwen3-8b", "eager")) == 4 * (4096 + 1024) * 1000 * 36
