@@ -268,6 +268,62 @@ def longest_fit(model: Model, setting: Setting, cap_mb: int, step: int = 1, limi
     return lo * step
 
 
+# ---- generation (`just eval`): what the inference length is sized by ----------------------------------------
+
+def infer_peak_mib(model: Model, prompt_len: int, new_tokens: int, *, batch: int | None = None,
+                   load_in_4bit: bool | None = None, lora_r: int = 16) -> float:
+    """The peak of eval's HF generation (eval/generate.py) for `batch` prompts padded to `prompt_len` tokens,
+    each generating up to `new_tokens`: counted from the code, not fitted (no inference peak has been
+    measured). Base weights as trained (bf16, or NF4 for an entry whose plain recipe is QLoRA); the LoRA
+    adapter in fp32 (PEFT casts it up beside a bf16 base); the bf16 KV cache, 2 × layers × k/v width per
+    token; the largest transient of one layer's prefill (no autograd: one layer's tensors at a time): the
+    attention phase (the residual and its norm, q, k, v, k and v repeated for the padded batch's mask, the
+    output and its contiguous copy) or the MLP phase (residual, norm, act(gate), up, their product),
+    whichever is wider, plus eager attention's scores and their soft-capped and softmaxed copies
+    (Gemma-2, eager at inference as in training: 8 bytes per score); the last positions' logits (4
+    positions, bf16 + fp32 copies)."""
+    from recipes.models import EVAL_BATCH
+    batch = batch or EVAL_BATCH
+    quant = model.adapter == "qlora" if load_in_4bit is None else load_in_4bit
+    a = model.facts
+    h, i, L = a.hidden_size, a.intermediate_size, a.num_hidden_layers
+    q, kv = (h, h) if a.model_type == "gpt2" else (a.num_attention_heads * a.head_size, a.kv_heads * a.head_size)
+    weights = frozen_bytes(model, quant) + (dequant_workspace(model) if quant else 0.0)
+    adapter = 4.0 * weight_counts(model, lora_r, model.lora_targets)[1]
+    cache = 2.0 * 2 * L * kv * batch * (prompt_len + new_tokens)
+    phase = max(2 * h + 5 * q + 2 * kv, 2 * h + 3 * i)
+    transient = 2.0 * batch * prompt_len * phase
+    if a.eager_only:
+        transient += 8.0 * batch * a.num_attention_heads * prompt_len ** 2
+    logits = 10.0 * batch * 4 * a.vocab_size
+    return float((weights + adapter + cache + transient + logits) / MIB)
+
+
+def answer_tokens() -> int:
+    """The longest answer any task generates (its `max_new_tokens`: XL-Sum's 256)."""
+    from prompts.tasks import TASKS
+    return max(int(t.generate.get("max_new_tokens", 0)) for t in TASKS.values())
+
+
+def longest_generation_len(model: Model, cap_mb: int, load_in_4bit: bool | None = None, step: int = 100,
+                           limit: int = 1 << 17) -> int:
+    """The longest prompt length (a multiple of `step`, at most the native context) that eval generates
+    under `cap_mb` at its default batch, with every task's longest answer, on the base as the run trained
+    it (`load_in_4bit`; None: the entry's plain recipe); 0 if none. A model's `infer_len` is this at the
+    paper's 46,000 MB (tests/test_models_successors.py recomputes it)."""
+    new = answer_tokens()
+    if infer_peak_mib(model, model.native_context, new, load_in_4bit=load_in_4bit) <= cap_mb:
+        return model.native_context
+    lo, hi = 0, min(limit, model.native_context) // step
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if infer_peak_mib(model, mid * step, new, load_in_4bit=load_in_4bit) <= cap_mb:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo * step
+
+
 def recipe_setting(model: Model, cfg: dict) -> Setting:
     """What the planner models, read from an Axolotl config (after every --set): attention, checkpointing,
     Liger, micro-batch, LoRA rank and targets (`lora_target_linear` means every linear layer)."""

@@ -16,8 +16,9 @@ from dataclasses import replace
 from jaft.cli import Parser, at_least_one
 from jaft.common import UsageError, choose
 from prompts.tasks import Names
-from recipes.memory import SWITCHES, extrapolated, longest_fit, peak_mib, recipe_setting, switched, weight_counts
-from recipes.models import DEFAULT_CAP_MB, GROUPS, LEARNING_RATES, MODELS, expand_models, get_model
+from recipes.memory import (SWITCHES, answer_tokens, extrapolated, longest_fit, longest_generation_len, peak_mib,
+                            recipe_setting, switched, weight_counts)
+from recipes.models import DEFAULT_CAP_MB, EVAL_BATCH, GROUPS, LEARNING_RATES, MODELS, expand_models, get_model
 
 ADAPTERS = ("lora", "qlora")
 # What `just plan` shows without a model: every model a GPU trains (the paper's four, then the successors).
@@ -59,7 +60,8 @@ def plan_rows(models, cap_mb: int, adapters=("lora",)) -> list[dict]:
                 "paper_peak_mib": round(peak_mib(m, cfg["sequence_len"], base)),
                 "micro_batch": base.micro_batch, "lora_r": base.lora_r,
                 "extrapolated": extrapolated(m, base), "eager_only": m.facts.eager_only,
-                "longest": {label: longest_fit(m, st, cap_mb, STEP) for label, st in settings.items()}})
+                "longest": {label: longest_fit(m, st, cap_mb, STEP) for label, st in settings.items()},
+                "infer_len": longest_generation_len(m, cap_mb, base.load_in_4bit, STEP)})
     return rows
 
 
@@ -69,8 +71,9 @@ def show(rows: list[dict], cap_mb: int) -> str:
     recipe = "; ".join(f"micro-batch {b}, LoRA r={r}" for b, r in batches)
     lines = [f"Longest training sequence (tokens, steps of {STEP}) under a {cap_mb:,} MB cap, with the paper "
              f"recipes' {recipe} on the registry's targets (planner calibrated on H100 measurements):", "",
-             "| model | native | " + " | ".join(labels) + " | paper recipe: length, attention, predicted peak |",
-             "|---|---:|" + "---:|" * len(labels) + "---|"]
+             "| model | native | " + " | ".join(labels) + " | paper recipe: length, attention, predicted peak "
+             f"| eval prompts (batch {EVAL_BATCH}) |",
+             "|---|---:|" + "---:|" * len(labels) + "---|---:|"]
     for r in rows:
         fits = "fits" if r["paper_peak_mib"] <= cap_mb else "OVER the cap"
         cells = [f"{v:,}" + (" ✓" if v >= r["native_context"] else "") for v in r["longest"].values()]
@@ -78,9 +81,12 @@ def show(rows: list[dict], cap_mb: int) -> str:
         name += " ‡" if r.get("eager_only") else ""
         lines.append(f"| {name} | {r['native_context']:,} | " + " | ".join(cells) +
                      f" | {r['paper_len']:,}, {r['paper_attn']}, {r['paper_peak_mib']:,} MiB ({fits})"
-                     + (", extrapolated" if r.get("extrapolated") else "") + " |")
+                     + (", extrapolated" if r.get("extrapolated") else "") + f" | {r['infer_len']:,} |")
     lines += ["", "✓: the model's native context fits. extrapolated: no measured peak of this architecture (or "
               "of QLoRA) backs the prediction; the planner's constants come from the paper models' H100 rows.",
+              f"eval prompts: the longest prompt `just eval` generates from under the cap at its default batch of "
+              f"{EVAL_BATCH} with a {answer_tokens()}-token answer, at most the native context (counted from the "
+              f"code, not measured; eval halves its batch on an out-of-memory).",
               "‡: attention soft-capping (Gemma-2) runs eager in every column: SDPA would drop the cap."]
     lines += ["§: the entry's own recipe is QLoRA; `--variant lora` trains it with bf16 base weights."] * any(
         r.get("adapter") == "lora" and r.get("variant") for r in rows)
