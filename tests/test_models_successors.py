@@ -346,3 +346,13 @@ def test_activations_count_grouped_query_and_wider_q_widths_and_leave_the_paper_
     # Qwen3's q/k norms keep fp32 inputs: 4 bytes × (q + k/v width) per token and layer
     qwen3 = MODELS["qwen3-8b"]
     assert attention_width_bytes(qwen3, 1000, st("qwen3-8b", "eager")) == 4 * (4096 + 1024) * 1000 * 36
+
+
+def test_eval_generates_from_gemma2_with_its_soft_capped_eager_attention():
+    """transformers 5 loads Gemma-2 with SDPA unless told otherwise, and SDPA drops the attention
+    soft-capping: eval would score a different model than the one trained (eager, in its recipe)."""
+    from eval.generate import HFGenerator
+    from recipes.tiny import ensure_tiny
+    gemma = HFGenerator(str(ensure_tiny("tiny-gemma2")))
+    assert gemma.base.config._attn_implementation == "eager" and gemma.base.config.attn_logit_softcapping == 50.0
+    assert HFGenerator(str(ensure_tiny("tiny-qwen3"))).base.config._attn_implementation == "sdpa"
