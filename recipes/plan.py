@@ -25,6 +25,10 @@ ADAPTERS = ("lora", "qlora")
 GPU_MODELS = Names(lambda: tuple(name for name, m in MODELS.items() if not m.cpu))
 
 STEP = 100  # lengths are reported in steps of 100 tokens, as the paper states them
+# docs/what-fits.md's caps: a card class's smallest nvidia-smi total, less ~1,000 MiB for the CUDA context and
+# cuBLAS workspaces that sit outside the cap (16 GB: ~16,380 MiB; 24 GB: A10 23,028, L4 23,034; 48 GB: L40S
+# 46,068; 80 GB: H100 81,559, A100 81,920).
+CARD_CAPS_MB = (15000, 22000, 45000, 80000)
 
 
 def paper_recipe(model_name: str, variant: str | None = None) -> dict:

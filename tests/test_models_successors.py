@@ -266,12 +266,19 @@ def test_successors_with_results_are_rows_outside_the_paper_with_their_own_lengt
 
 
 def test_what_fits_page_is_the_plan_commands_output():
-    """docs/what-fits.md shows `just plan --cap-mb N` for 16, 24, 48 and 80 GB cards, as the command prints it."""
-    from recipes.plan import ADAPTERS, GPU_MODELS, show
+    """docs/what-fits.md shows `just plan --cap-mb N` for 16, 24, 48 and 80 GB cards, as the command prints it,
+    at caps under those cards' nvidia-smi totals (less room for the CUDA context), and lists no card that
+    cannot train in bf16 (QLoRA recipes say bf16: true; Axolotl fails it before Ampere)."""
+    from recipes.plan import ADAPTERS, CARD_CAPS_MB, GPU_MODELS, show
     from tests.conftest import REPO
     page = (REPO / "docs" / "what-fits.md").read_text(encoding="utf-8")
-    for cap in (16000, 24000, 48000, 80000):
+    assert f"for cap in {' '.join(map(str, CARD_CAPS_MB))}; do just plan --cap-mb $cap; done" in page
+    smallest_total_mib = {15000: 16376, 22000: 23028, 45000: 46068, 80000: 81559}  # per card class
+    for cap in CARD_CAPS_MB:
+        assert cap + 1000 <= smallest_total_mib[cap]
         assert show(plan_rows(GPU_MODELS, cap, ADAPTERS), cap) in page, f"regenerate the {cap} MB table"
+    headings = [line for line in page.splitlines() if line.startswith("## ") and " GB" in line]
+    assert len(headings) == 4 and not any(old in h for h in headings for old in ("T4", "V100", "P100", "RTX 20"))
 
 
 @pytest.mark.parametrize("twin", GROUPS["twins"])
