@@ -37,6 +37,15 @@ def test_the_group_holds_the_seven_successors():
         assert m.architecture is not None and m.architecture.model_type == m.arch, name
         assert m.architecture.source and m.architecture.source.url.endswith("config.json"), name
         assert m.license and not m.paper, name
+        a = m.architecture
+        # the native context is the config's own number; facts not read from the checkpoint's own file say so
+        assert m.native_context == a.max_position_embeddings, name
+        if m.hub_id not in a.source.url:
+            assert {"hidden_size", "num_hidden_layers", "vocab_size"} <= set(a.unverified), name
+    # qwen3-8b is the Base checkpoint: its config's, not the post-trained sibling's (40,960 positions)
+    qwen3 = get_model("qwen3-8b").architecture
+    assert "Qwen/Qwen3-8B-Base/" in qwen3.source.url and "max_position_embeddings" in qwen3.unverified
+    assert "gemma" in get_model("swallow-8b").license.lower()
 
 
 @pytest.mark.parametrize("name", SUCCESSORS)
