@@ -55,11 +55,46 @@ def test_base_params_match_the_published_count(name):
     assert abs(base - PUBLISHED[name]) / PUBLISHED[name] < 0.005, f"{name}: counted {base:,}"
 
 
-def test_the_twins_cover_every_family_but_llama():
+def test_tiny_and_the_twins_cover_every_family_and_llamas_grouped_query_switch():
+    """`tiny` is the Llama twin: with 2 kv heads for 4 it keeps the grouped-query path of swallow-8b (32/8)
+    and the 13B Llamas' multi-head one is the paper models' own; the four twins cover the other families."""
+    from recipes.architecture import FAMILIES
     twins = GROUPS["twins"]
     assert {get_model(t).facts.model_type for t in twins} == {"qwen3", "qwen2", "gemma2", "gpt2"}
-    assert all(get_model(t).cpu and get_model(t).hub_id is None for t in twins)
+    assert {get_model(t).facts.model_type for t in ("tiny", *twins)} == set(FAMILIES)
+    assert all(get_model(t).cpu and get_model(t).hub_id is None for t in ("tiny", *twins))
     assert get_model("tiny-gemma2").facts.eager_only and get_model("tiny-qwen3").facts.qk_norm
+    tiny, swallow = get_model("tiny").facts, get_model("swallow-8b").facts
+    assert tiny.model_type == swallow.model_type == "llama"
+    assert tiny.kv_heads < tiny.num_attention_heads and swallow.kv_heads < swallow.num_attention_heads
+
+
+def test_a_tiny_build_from_other_facts_is_rebuilt_never_reused(tmp_path):
+    """The cache is keyed by what the model is built from: a build of the old 4-kv-head `tiny` (or one
+    without a build record) is replaced by the registry's shape, and a current one is reused as it is."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    target = tmp_path / "tiny-model"
+    env = {**os.environ, "JAFT_TINY_DIR": str(target), "PYTHONPATH": str(REPO)}
+    code = ("from recipes.tiny import ensure_tiny; from transformers import AutoConfig; "
+            "c = AutoConfig.from_pretrained(ensure_tiny()); print(c.num_attention_heads, c.num_key_value_heads)")
+
+    def heads():
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout.split()
+    assert heads() == ["4", "2"]
+    record = target / "jaft-build.json"
+    stamp = record.stat().st_mtime_ns
+    assert heads() == ["4", "2"] and record.stat().st_mtime_ns == stamp  # current: reused
+    # an old build: 4 kv heads and no build record, as every cache made before this change
+    config = json.loads((target / "config.json").read_text())
+    (target / "config.json").write_text(json.dumps({**config, "num_key_value_heads": 4}))
+    record.unlink()
+    assert heads() == ["4", "2"] and record.is_file()
 
 
 def test_every_successor_renders_all_tasks_lora_and_qlora_and_axolotl_accepts():
@@ -290,7 +325,7 @@ def test_what_fits_page_is_the_plan_commands_output():
     assert len(headings) == 4 and not any(old in h for h in headings for old in ("T4", "V100", "P100", "RTX 20"))
 
 
-@pytest.mark.parametrize("twin", GROUPS["twins"])
+@pytest.mark.parametrize("twin", ("tiny", *GROUPS["twins"]))
 def test_twin_keeps_its_familys_switches_and_token_conventions(twin):
     """Built locally (once, into .cache/): the config has the switches of the entry, the tokenizer the
     family's BOS/EOS/pad conventions, and the parameter count is the planner's."""
@@ -311,6 +346,8 @@ def test_twin_keeps_its_familys_switches_and_token_conventions(twin):
         assert (config.num_attention_heads, config.num_key_value_heads) == (4, 2)
         head = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
         assert head == a.head_size
+    if a.model_type == "llama":  # tiny: Llama's grouped-query attention, <s> in front
+        assert config.model_type == "llama" and ids[0] == tok.bos_token_id and tok.bos_token == "<s>"
     if a.model_type in ("qwen2", "qwen3"):
         assert tok.bos_token is None and tok.pad_token == tok.eos_token == "<|endoftext|>"
     if a.model_type == "gemma2":
