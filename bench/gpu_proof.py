@@ -11,8 +11,12 @@ On the first model, one run the planner puts over the cap must end in an out-of-
 advice (the card itself would have room), and eval's HF backend generates for JSQuAD- and XL-Sum-sized
 prompts from the paper run's checkpoint. Results: bench/results/gpu-proof-<date>-<device>.jsonl + .md.
 
+The rows are built only to the longest length a run or eval of this proof uses (4,096 tokens for the
+whole proof: calm2's `full` and its inference length), each sample row tokenized once.
+
 Examples:
   bash bench/gpu_proof.sh                       # one H100/H200: calm2, llama2-13b, llmjp-13b, qwen3-8b
+  bash bench/gpu_proof.sh --part 1              # the same in three parts, each estimated under 10 minutes
   bash bench/gpu_proof.sh --models calm2 --steps 10
   bash bench/gpu_proof.sh --tiny                # the same steps on a CPU with the tiny model
 """
@@ -48,6 +52,9 @@ GPU_MODELS = ("calm2", "llama2-13b", "llmjp-13b", "qwen3-8b")
 # run instead of 30 and no repeated setting keep the proof (with the GQA shape and QLoRA) near 10 minutes.
 PLAN = {"calm2": [("paper", None), ("full", "full")], "llama2-13b": [("paper", None)],
         "llmjp-13b": [("paper", None), ("full", "full")], "qwen3-8b": [("paper", None), ("qlora", "qlora")]}
+# `--part N`: the proof in pieces that each fit one 10-minute command (estimate_seconds); the over-cap run and
+# eval's generation belong to part 1 (calm2), as they belong to the whole proof's first model.
+PARTS = (("calm2",), ("llama2-13b", "llmjp-13b"), ("qwen3-8b",))
 TASK, LR = "xlsum", "2e-4"
 PLUGIN = "bench.proof_plugin.ProofPlugin"
 
@@ -58,26 +65,80 @@ def say(msg: str) -> None:
 
 def long_articles(tokenizer, tokens: int) -> list[dict]:
     """The bundled XL-Sum samples with their articles repeated past `tokens` tokens, so that every row is
-    cut to exactly the run's length: memory and speed are measured at the length the recipe states."""
+    cut to exactly the run's length: memory and speed are measured at the length the recipe states. Each
+    row is tokenized once to count its repeats, and the repeated text once more to cut it a little past
+    `tokens` (two tokenizer calls a row, whatever `tokens` is)."""
     rows = [json.loads(line) for name in ("train", "validation", "test")
             for line in (SAMPLES / TASK / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
     out = []
     for row in rows:
-        text = row["text"]
-        while len(tokenizer(text, add_special_tokens=False)["input_ids"]) < tokens:
-            text = text + "\n" + row["text"]
+        piece = len(tokenizer(row["text"] + "\n", add_special_tokens=False)["input_ids"])
+        # a seam may merge a few tokens: count each repeat 4 short, and one repeat more
+        repeats = tokens // max(piece - 4, 1) + 2
+        text = "\n".join([row["text"]] * repeats)
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        if len(enc["input_ids"]) < tokens:
+            raise RuntimeError(f"{row.get('id')}: {repeats} repeats gave {len(enc['input_ids'])} < {tokens} tokens")
+        keep = tokens + 64  # a little past: the template's tokens are taken from the article when it is fitted
+        if len(enc["input_ids"]) > keep:
+            text = text[: enc["offset_mapping"][keep][0]]
         out.append({**row, "text": text})
     return out
 
 
-def prepare_data(work: Path, rows_needed: dict[str, int], tokens: int) -> None:
-    """XL-Sum-like rows (hub schema) and the bundled JSQuAD samples, through `python -m prompts data`."""
+def proof_runs(models: list[str], over_cap: bool, extras: bool) -> list[tuple[str, str, str | None]]:
+    """(model, setting name, variant) of every training run, in order: each model's PLAN, and with `extras`
+    and `over_cap`, the first model's run at a length the planner puts over the cap."""
+    runs = []
+    for index, name in enumerate(models):
+        plan = list(PLAN.get(name, [("paper", None), ("full", "full")]))
+        if over_cap and extras and index == 0:
+            model = get_model(name)
+            paper_cfg = recipe_dict(RunSpec.parse(name, TASK, LR))
+            over = proof_report.over_cap_len(model, recipe_setting(model, paper_cfg), DEFAULT_CAP_MB)
+            if over:
+                plan.append(("over-cap", f"len{over}"))
+        runs += [(name, setting, variant) for setting, variant in plan]
+    return runs
+
+
+def data_lengths(models: list[str], runs, extras: bool) -> dict[str, int]:
+    """The article length each split needs: the longest training run for train and validation, and for
+    the eval prompts (the first model's, with `extras`) its inference length, where `just eval` cuts them."""
+    train = max(RunSpec.parse(name, TASK, LR, variant).sequence_len for name, _, variant in runs)
+    return {"train": train, "validation": train,
+            "test": get_model(models[0]).infer_len if extras else train}
+
+
+def estimate_seconds(models: list[str], runs, extras: bool, steps: int = 20) -> float:
+    """What the proof should take on one H100, by estimate (it has never run on a GPU): per model, writing
+    its random bf16 weights (1 GB/s); per run, a launch (60 s: Python, Axolotl's import, accelerate, CUDA),
+    loading the weights (1 GB/s; QLoRA quantises them on the way, counted twice), `steps` optimizer steps at
+    2,000 tokens/s and a checkpoint; with `extras`, eval loading the first model again and generating 2 × 32
+    prompts (60 s). Data, imports and the kit install: 60 s once."""
+    from recipes.memory import frozen_bytes
+    gb = {name: frozen_bytes(get_model(name)) / 1e9 for name in models}
+    total = 60.0 + sum(10 + gb[name] for name in models)
+    for name, setting, variant in runs:
+        spec = RunSpec.parse(name, TASK, LR, variant)
+        load = gb[name] * (2 if spec.load_in_4bit else 1)
+        total += 60 + load + (0 if setting == "over-cap" else steps * spec.sequence_len / 2000 + 5)
+    if extras:
+        total += gb[models[0]] + 60
+    return total
+
+
+def prepare_data(work: Path, rows_needed: dict[str, int], lengths: dict[str, int]) -> None:
+    """XL-Sum-like rows (hub schema) whose articles reach each split's length (`data_lengths`), and the
+    bundled JSQuAD samples, through `python -m prompts data`."""
     from transformers import AutoTokenizer
-    articles = long_articles(AutoTokenizer.from_pretrained(ensure_tiny()), tokens)
+    tokenizer = AutoTokenizer.from_pretrained(ensure_tiny())
+    articles = {n: long_articles(tokenizer, n) for n in sorted(set(lengths.values()))}
     source = work / "source" / TASK
     start = 0
     for split, n in rows_needed.items():
-        rows = [{**articles[(start + i) % len(articles)], "id": f"{split}-{i:05d}"} for i in range(n)]
+        pool = articles[lengths[split]]
+        rows = [{**pool[(start + i) % len(pool)], "id": f"{split}-{i:05d}"} for i in range(n)]
         start += n
         atomic_write_jsonl(source / f"{split}.jsonl", rows)
     for task, src in ((TASK, source), ("jsquad", SAMPLES / "jsquad")):
@@ -194,6 +255,9 @@ def main(argv: list[str]) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tiny", action="store_true", help="the CPU mode: the tiny model, fewer steps")
     ap.add_argument("--models", nargs="+", help=f"default: {' '.join(GPU_MODELS)} (tiny with --tiny)")
+    ap.add_argument("--part", type=int, choices=range(1, len(PARTS) + 1),
+                    help="one piece of the proof: " + "; ".join(f"{i} = {' '.join(p)}" for i, p in enumerate(PARTS, 1))
+                    + " (results file ...-part<N>)")
     ap.add_argument("--steps", type=int, help="optimizer steps per run (default 20; 6 with --tiny)")
     ap.add_argument("--eval-rows", type=int, help="prompts per eval task (default 32; 8 with --tiny)")
     ap.add_argument("--batch-size", type=int, default=16, help="eval batch size")
@@ -207,7 +271,9 @@ def main(argv: list[str]) -> int:
     cuda = torch.cuda.is_available()
     if not cuda and not args.tiny:
         raise UsageError("no CUDA device here; run `bash bench/gpu_proof.sh --tiny` for the CPU mode")
-    models = args.models or (["tiny"] if args.tiny else list(GPU_MODELS))
+    if args.part and (args.models or args.tiny):
+        raise UsageError("--part names its own models; give --part, or --models / --tiny, not both")
+    models = list(PARTS[args.part - 1]) if args.part else args.models or (["tiny"] if args.tiny else list(GPU_MODELS))
     for name in models:
         choose("model", name, ("tiny",) if args.tiny else tuple(m for m in MODELS if not MODELS[m].cpu))
     steps = args.steps or (6 if args.tiny else 20)
@@ -217,6 +283,7 @@ def main(argv: list[str]) -> int:
             raise UsageError(f"{flag} must be at least 1, got {value}")
     device = torch.cuda.get_device_name(0) if cuda else "cpu"
     stem = f"gpu-proof-{date.today().isoformat()}-{proof_report.device_slug(device)}"
+    stem += f"-part{args.part}" if args.part else ""
     results = args.out / f"{stem}.jsonl"
     if results.exists() and not args.force:
         raise UsageError(f"{results} exists; pass --force to measure again")
@@ -240,9 +307,12 @@ def main(argv: list[str]) -> int:
 def measure(args, argv, cuda, device, steps, eval_rows, models, work, results, stem, started) -> int:
     try:
         micro = max(int(get_model(m).recipe_overrides.get("micro_batch_size", 1)) for m in models)
-        longest = max(get_model(m).native_context for m in models)
-        say(f"{device}: preparing data ({steps * micro} training rows of up to {longest:,} tokens)")
-        prepare_data(work, {"train": steps * micro, "validation": 2, "test": eval_rows}, longest)
+        extras = args.part in (None, 1)  # the over-cap run and eval: the proof's first model only
+        runs = proof_runs(models, cuda and not args.no_over_cap, extras)
+        lengths = data_lengths(models, runs, extras)
+        say(f"{device}: preparing data ({steps * micro} training rows of up to {lengths['train']:,} tokens, "
+            f"eval prompts of up to {lengths['test']:,})")
+        prepare_data(work, {"train": steps * micro, "validation": 2, "test": eval_rows}, lengths)
         records = []
         for index, name in enumerate(models):
             model = get_model(name)
@@ -250,13 +320,9 @@ def measure(args, argv, cuda, device, steps, eval_rows, models, work, results, s
             if model.hub_id:
                 build_random(name, work / "hub", device="cuda" if cuda else "cpu")
             say(f"{name}: built in {time.perf_counter() - t0:.0f} s")
-            plan = list(PLAN.get(name, [("paper", None), ("full", "full")]))
-            if cuda and index == 0 and not args.no_over_cap:
-                paper_cfg = recipe_dict(RunSpec.parse(name, TASK, LR))
-                over = proof_report.over_cap_len(model, recipe_setting(model, paper_cfg), DEFAULT_CAP_MB)
-                if over:
-                    plan.append(("over-cap", f"len{over}"))
-            for setting_name, variant in plan:
+            for model_name, setting_name, variant in runs:
+                if model_name != name:
+                    continue
                 spec = RunSpec.parse(name, TASK, LR, variant)
                 res = train_run(spec, work, ["--set", "gradient_accumulation_steps=1"], force=True)
                 rec = train_record(spec, setting_name, res, "cuda" if cuda else "cpu")
@@ -265,7 +331,7 @@ def measure(args, argv, cuda, device, steps, eval_rows, models, work, results, s
                     f"{rec['tokens_per_s']} tokens/s, held {rec['held']}, {rec['wall_s']} s")
                 if rec["outcome"] == "failed":
                     say(f"{spec.id} failed; its log: {res['log']}\n" + res["log"].read_text()[-3000:])
-                if setting_name == "paper" and index == 0 and rec["outcome"] == "finished":
+                if setting_name == "paper" and index == 0 and extras and rec["outcome"] == "finished":
                     records += eval_records(spec, checkpoints(spec.dir)[-1][1], eval_rows, args.batch_size)
                     say(f"{name}: eval " + ", ".join(f"{r['task']} {r['examples_per_s']} ex/s" for r in records
                                                      if r["kind"] == "eval"))

@@ -20,12 +20,13 @@ from jaft.cli import at_least_one, package_main, user_path
 from jaft.common import atomic_write_text, run
 from jaft.common import DataError, UsageError
 from prompts.tasks import TASKS, get_task
+from recipes.models import EVAL_BATCH
 
 
 def add_arguments(verb: str, p) -> None:
     if verb == "eval":
         p.add_argument("runs", nargs="*", type=user_path, help="run folders (default: all under runs/)")
-        p.add_argument("--batch-size", type=at_least_one, default=16)
+        p.add_argument("--batch-size", type=at_least_one, default=EVAL_BATCH)
         p.add_argument("--backend", default="hf", help=f"one of {', '.join(BACKENDS)} "
                        "(vllm: installed by you, in an environment of its own: docs/gpu.md)")
         p.add_argument("--limit", type=at_least_one, help="score only the first N rows of the split (quick checks)")

@@ -55,16 +55,22 @@ class HFGenerator:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
+        from transformers import AutoConfig
+        config = AutoConfig.from_pretrained(base_model, trust_remote_code=trust_remote_code)
+        # Soft-capped attention (Gemma-2) is computed by the eager path alone: transformers' default SDPA would
+        # generate from a different model than the one trained (its recipes say eager).
+        attn = {"attn_implementation": "eager"} if getattr(config, "attn_logit_softcapping", None) else {}
         if load_in_4bit:  # a QLoRA run's adapter is evaluated on the 4-bit base it was trained on
             from transformers import BitsAndBytesConfig
             quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                        bnb_4bit_compute_dtype=dtype)
             self.base = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype, quantization_config=quant,
                                                              device_map=self.device,
-                                                             trust_remote_code=trust_remote_code)
+                                                             trust_remote_code=trust_remote_code, **attn)
         else:
             self.base = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype,
-                                                             trust_remote_code=trust_remote_code).to(self.device)
+                                                             trust_remote_code=trust_remote_code,
+                                                             **attn).to(self.device)
         self.model = None
         self.adapter = None
 

@@ -72,6 +72,26 @@ class Architecture(BaseModel):
         return self.attn_logit_softcapping is not None
 
 
+# Axolotl's legacy boolean attention keys and the attention each one selects (axolotl.utils.schemas.enums).
+LEGACY_ATTENTION_KEYS = {"xformers_attention": "xformers", "sage_attention": "sage", "flex_attention": "flex_attention",
+                         "flash_attention": "flash_attention_2", "sdp_attention": "sdpa", "eager_attention": "eager"}
+
+
+def attention_refusal(name: str, facts: Architecture, cfg: dict) -> str | None:
+    """Why a recipe's attention cannot train this model, or None: soft-capped attention (Gemma-2) is computed
+    by the eager path alone, so any other attention (`--set attn_implementation=sdpa`) trains a different
+    model."""
+    if not facts.eager_only:
+        return None
+    legacy = [impl for key, impl in LEGACY_ATTENTION_KEYS.items() if cfg.get(key)]
+    attn = cfg.get("attn_implementation") or (legacy[0] if legacy else "eager")
+    if attn == "eager" and set(legacy) <= {"eager"}:
+        return None
+    return (f"{name} ({facts.model_type}) trains with attn_implementation eager only: its attention soft-capping "
+            f"(attn_logit_softcapping {facts.attn_logit_softcapping:g}) is computed by the eager path alone, and "
+            f"{attn if attn != 'eager' else legacy[0]} would drop it; the valid value is eager")
+
+
 def from_shape(arch: str, shape: dict, native_context: int) -> Architecture:
     """The facts of a paper model whose entry gives only the planner's `shape` (hidden, layers, heads,
     intermediate, vocab): Llama-2 / CALM2 are multi-head, untied, bias-free; llm-jp-13b v1.0 is GPT-2

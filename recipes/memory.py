@@ -5,7 +5,8 @@ peak = frozen weights (bf16; QLoRA: NF4 linear weights + the largest one dequant
      + per-layer activations (all layers without gradient checkpointing; with it, one layer's plus each
        layer's checkpointed input) + eager attention's seq² scores (SDPA keeps none)
      + logits and loss over the vocabulary (Liger's fused linear cross-entropy keeps none) + a constant
-     + Gemma-2's soft-capping tanh outputs (fixed from the code).
+     + Gemma-2's soft-capping tanh outputs, and the attention tensors whose width is not the hidden size
+       (grouped-query k/v, a wider q, Qwen3's q/k norms), both fixed from the code.
 The weights are counted exactly from each model's architecture facts (recipes/architecture.py: grouped-
 query attention, head size, tied embeddings, biases, q/k norms); the other terms' constants (bytes per
 element) are fitted by least squares on `anchors/h100_lora_step_memory.jsonl` (relative error,
@@ -142,6 +143,36 @@ def softcap_bytes(model: Model, seq: int, st: Setting) -> float:
     return total
 
 
+def attention_width_bytes(model: Model, seq: int, st: Setting) -> float:
+    """What the attention keeps for the backward pass at a width other than the hidden size, fixed from the
+    code rather than fitted: the fit counts every per-layer activation at hidden width (the anchors' models
+    are multi-head, head size hidden/heads, so q, k and v are all hidden-wide); grouped-query attention
+    (narrower k/v) and a head size other than hidden/heads (Gemma-2's 16 × 256 = 4,096 > 3,584) change
+    those widths, and Qwen3's q/k norms keep more. Zero for a multi-head model with head size hidden/heads.
+
+    Per token and kept layer, in bytes (bf16 = 2; transformers 5.x attention, PEFT LoRA under bf16
+    autocast):
+    - q after RoPE (2) and o_proj's LoRA input: its dropout mask (1) and the bf16 copy lora_A keeps (2),
+      at q's width (heads × head size); o_proj's frozen base weight keeps no input;
+    - eager: k and v repeated to q's width (repeat_kv) and kept by the two matmuls (2 + 2);
+    - SDPA: its output (2, q's width) and k, v (2 + 2): at k/v's width at micro-batch 1 (no padding, no
+      mask: transformers passes enable_gqa), repeated to q's width at larger micro-batches (padding needs a
+      mask, and a mask means repeat_kv);
+    - Qwen3's q/k RMSNorms keep their fp32 input (4, at q's and at k/v's width)."""
+    a = model.facts
+    if a.model_type == "gpt2":  # fused c_attn, multi-head: every width is hidden
+        return 0.0
+    h, q, kv = a.hidden_size, a.num_attention_heads * a.head_size, a.kv_heads * a.head_size
+    if st.attn == "eager" or st.micro_batch > 1:
+        extra = (9 if st.attn == "eager" else 11) * (q - h)
+    else:
+        extra = 7 * (q - h) + 4 * (kv - h)
+    if a.qk_norm:
+        extra += 4 * (q + kv)
+    kept = 1 if st.gradient_checkpointing else a.num_hidden_layers
+    return float(extra * st.micro_batch * seq * kept)
+
+
 def liger_saving(model: Model, seq: int, st: Setting) -> float:
     """Bytes Liger's SwiGLU does not keep: silu(gate) and silu(gate)*up, two bf16 MLP-sized tensors per
     kept layer. Fixed from the kernel's design rather than fitted: only two anchor rows use Liger."""
@@ -195,7 +226,8 @@ def fit(rows: list[dict]) -> np.ndarray:
     ok = [r for r in rows if r["result"] == "ok"]
     X = np.array([features(MODELS[r["registry"]], r["seq"], r["setting"]) for r in ok])
     y = np.array([r["peak_mib"] * MIB - fixed_bytes(MODELS[r["registry"]], r["setting"])
-                  + liger_saving(MODELS[r["registry"]], r["seq"], r["setting"]) for r in ok])
+                  + liger_saving(MODELS[r["registry"]], r["seq"], r["setting"])
+                  - attention_width_bytes(MODELS[r["registry"]], r["seq"], r["setting"]) for r in ok])
     scale = 1.0 / np.array([r["peak_mib"] * MIB for r in ok])
     coef, _ = nnls(X * scale[:, None], y * scale)
     return coef
@@ -209,7 +241,7 @@ def calibration() -> tuple:
 def peak_mib(model: Model, seq: int, setting: Setting, coef=None) -> float:
     coef = np.asarray(calibration() if coef is None else coef)
     total = (fixed_bytes(model, setting) + features(model, seq, setting) @ coef - liger_saving(model, seq, setting)
-             + softcap_bytes(model, seq, setting))
+             + softcap_bytes(model, seq, setting) + attention_width_bytes(model, seq, setting))
     return float(total / MIB)
 
 
@@ -236,6 +268,62 @@ def longest_fit(model: Model, setting: Setting, cap_mb: int, step: int = 1, limi
     return lo * step
 
 
+# ---- generation (`just eval`): what the inference length is sized by ----------------------------------------
+
+def infer_peak_mib(model: Model, prompt_len: int, new_tokens: int, *, batch: int | None = None,
+                   load_in_4bit: bool | None = None, lora_r: int = 16) -> float:
+    """The peak of eval's HF generation (eval/generate.py) for `batch` prompts padded to `prompt_len` tokens,
+    each generating up to `new_tokens`: counted from the code, not fitted (no inference peak has been
+    measured). Base weights as trained (bf16, or NF4 for an entry whose plain recipe is QLoRA); the LoRA
+    adapter in fp32 (PEFT casts it up beside a bf16 base); the bf16 KV cache, 2 × layers × k/v width per
+    token; the largest transient of one layer's prefill (no autograd: one layer's tensors at a time): the
+    attention phase (the residual and its norm, q, k, v, k and v repeated for the padded batch's mask, the
+    output and its contiguous copy) or the MLP phase (residual, norm, act(gate), up, their product),
+    whichever is wider, plus eager attention's scores and their soft-capped and softmaxed copies
+    (Gemma-2, eager at inference as in training: 8 bytes per score); the last positions' logits (4
+    positions, bf16 + fp32 copies)."""
+    from recipes.models import EVAL_BATCH
+    batch = batch or EVAL_BATCH
+    quant = model.adapter == "qlora" if load_in_4bit is None else load_in_4bit
+    a = model.facts
+    h, i, L = a.hidden_size, a.intermediate_size, a.num_hidden_layers
+    q, kv = (h, h) if a.model_type == "gpt2" else (a.num_attention_heads * a.head_size, a.kv_heads * a.head_size)
+    weights = frozen_bytes(model, quant) + (dequant_workspace(model) if quant else 0.0)
+    adapter = 4.0 * weight_counts(model, lora_r, model.lora_targets)[1]
+    cache = 2.0 * 2 * L * kv * batch * (prompt_len + new_tokens)
+    phase = max(2 * h + 5 * q + 2 * kv, 2 * h + 3 * i)
+    transient = 2.0 * batch * prompt_len * phase
+    if a.eager_only:
+        transient += 8.0 * batch * a.num_attention_heads * prompt_len ** 2
+    logits = 10.0 * batch * 4 * a.vocab_size
+    return float((weights + adapter + cache + transient + logits) / MIB)
+
+
+def answer_tokens() -> int:
+    """The longest answer any task generates (its `max_new_tokens`: XL-Sum's 256)."""
+    from prompts.tasks import TASKS
+    return max(int(t.generate.get("max_new_tokens", 0)) for t in TASKS.values())
+
+
+def longest_generation_len(model: Model, cap_mb: int, load_in_4bit: bool | None = None, step: int = 100,
+                           limit: int = 1 << 17) -> int:
+    """The longest prompt length (a multiple of `step`, at most the native context) that eval generates
+    under `cap_mb` at its default batch, with every task's longest answer, on the base as the run trained
+    it (`load_in_4bit`; None: the entry's plain recipe); 0 if none. A model's `infer_len` is this at the
+    paper's 46,000 MB (tests/test_models_successors.py recomputes it)."""
+    new = answer_tokens()
+    if infer_peak_mib(model, model.native_context, new, load_in_4bit=load_in_4bit) <= cap_mb:
+        return model.native_context
+    lo, hi = 0, min(limit, model.native_context) // step
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if infer_peak_mib(model, mid * step, new, load_in_4bit=load_in_4bit) <= cap_mb:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo * step
+
+
 def recipe_setting(model: Model, cfg: dict) -> Setting:
     """What the planner models, read from an Axolotl config (after every --set): attention, checkpointing,
     Liger, micro-batch, LoRA rank and targets (`lora_target_linear` means every linear layer)."""
@@ -250,22 +338,63 @@ def recipe_setting(model: Model, cfg: dict) -> Setting:
 
 
 def check_fits(model: Model, cfg: dict) -> str | None:
-    """None when the recipe's predicted peak fits its cap, else a one-line reason naming what would fit.
-    (The tiny CPU model has no GPU budget to keep.)"""
+    """None when the recipe's predicted peak fits its cap, else a one-line reason (what fits instead is
+    `what_fits`'s answer). (The tiny CPU model has no GPU budget to keep.)"""
     cap = cfg.get("vram_cap_mb")
     if model.cpu or not cap:
         return None
     setting = recipe_setting(model, cfg)
     frozen = frozen_bytes(model, setting.load_in_4bit) / MIB
     if frozen > cap and not setting.load_in_4bit:
-        return (f"{model.name}'s frozen bf16 weights alone need ~{frozen:,.0f} MiB, over the {cap:,} MB cap; "
-                f"--variant qlora loads them in 4 bits (~{frozen_bytes(model, True) / MIB:,.0f} MiB)")
+        return f"{model.name}'s frozen bf16 weights alone need ~{frozen:,.0f} MiB, over the {cap:,} MB cap"
     peak = peak_mib(model, int(cfg["sequence_len"]), setting)
     if peak <= cap:
         return None
     fits = longest_fit(model, setting, cap, step=100)
     return (f"{model.name} at sequence_len {cfg['sequence_len']} with {setting.name} (micro-batch "
-            f"{setting.micro_batch}, LoRA r={setting.lora_r}) needs ~{peak:,.0f} MiB, over the {cap:,} MB cap; "
-            f"this setting fits "
-            f"{fits:,} tokens (`just plan {model.name}`; --variant full uses SDPA + checkpointing)")
+            f"{setting.micro_batch}, LoRA r={setting.lora_r}) needs ~{peak:,.0f} MiB, over the {cap:,} MB cap "
+            f"(this setting fits {fits:,} tokens)")
 
+
+# What `what_fits` may add to a variant: SDPA with gradient checkpointing (the planner's "SDPA+GC" column).
+SAVING_SETS = ("attn_implementation=sdpa", "gradient_checkpointing=true")
+
+
+def what_fits(spec, build) -> str:
+    """The planner's advice for a run whose recipe does not fit its cap: the first few other recipes it
+    predicts to fit, each as the options that make it (never the run's own), found in this order: the
+    plain recipe, `full`, the other adapter (`--variant qlora`, or `--variant lora` where the plain recipe is
+    QLoRA), each of those with SDPA and gradient checkpointing set; and only if none of them fits, a shorter
+    `sequence_len`. `build(spec, sets)` renders a variant's recipe with the run's own options and `--set`s
+    plus `sets`."""
+    from dataclasses import replace as with_variant
+    model = spec.model
+    other = "lora" if model.adapter == "qlora" else "qlora"
+    bases = [None, "full", other]
+    tried, found, shorter = set(), [], []
+    cap = build(spec, ())["vram_cap_mb"]
+    for sets in ((), SAVING_SETS):
+        for variant in bases:
+            if model.facts.eager_only and sets:
+                sets = SAVING_SETS[1:]  # soft-capped attention stays eager
+            cfg = build(with_variant(spec, variant=variant), sets)
+            setting = recipe_setting(model, cfg)
+            key = (cfg["sequence_len"], setting)
+            if (variant == spec.variant and not sets) or key in tried:
+                continue  # the run's own recipe, or one already tried under another spelling
+            tried.add(key)
+            flags = " ".join([f"--variant {variant}"] * bool(variant) + [f"--set {x}" for x in sets])
+            flags = flags or "without --variant"
+            if check_fits(model, cfg) is None:
+                peak = peak_mib(model, int(cfg["sequence_len"]), setting)
+                found.append(f"{flags} ({int(cfg['sequence_len']):,} tokens, ~{peak:,.0f} MiB)")
+            elif variant != "full" and frozen_bytes(model, setting.load_in_4bit) / MIB <= cap:
+                n = longest_fit(model, setting, cap, step=100)
+                if n >= 100:
+                    shorter.append((n, f"{flags} --set sequence_len={n} (~{peak_mib(model, n, setting):,.0f} MiB)"))
+    where = f"`just plan {model.name} --cap-mb {cap}`"
+    if found:
+        return f"what fits: {'; '.join(found[:3])} ({where})"
+    if shorter:
+        return f"what fits, shorter: {'; '.join(text for _, text in sorted(shorter, reverse=True)[:2])} ({where})"
+    return f"no recipe of {model.name} fits a {cap:,} MB cap ({where})"

@@ -17,9 +17,13 @@ from recipes.axolotl_keys import check_values, valid_keys
 HERE = Path(__file__).parent
 # The paper's VRAM budget: 46,000 MB as nvidia-smi counts MB, i.e. MiB.
 DEFAULT_CAP_MB = 46000
-VARIANT = re.compile(r"^(len(?P<len>\d+)|full|qlora)$")
+# `just eval`'s default batch (prompts generated at once; on an out-of-memory it halves): what the planner
+# sizes a model's inference length for (recipes.memory.infer_len).
+EVAL_BATCH = 16
+VARIANT = re.compile(r"^(len(?P<len>\d+)|full|qlora|lora)$")
 VARIANTS_HELP = ("len<N> (train at N tokens, e.g. len1024), full (native context, SDPA, checkpointing), "
-                 "qlora (4-bit NF4 base weights, LoRA on the same targets)")
+                 "qlora (4-bit NF4 base weights, LoRA on the same targets), lora (bf16 base weights, for an entry "
+                 "whose plain recipe is QLoRA)")
 
 
 @dataclass(frozen=True)

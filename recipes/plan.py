@@ -16,14 +16,19 @@ from dataclasses import replace
 from jaft.cli import at_least_one
 from jaft.common import UsageError, choose
 from prompts.tasks import Names
-from recipes.memory import SWITCHES, extrapolated, longest_fit, peak_mib, recipe_setting, switched, weight_counts
-from recipes.models import DEFAULT_CAP_MB, GROUPS, LEARNING_RATES, MODELS, expand_models, get_model
+from recipes.memory import (SWITCHES, answer_tokens, extrapolated, longest_fit, longest_generation_len, peak_mib,
+                            recipe_setting, switched, weight_counts)
+from recipes.models import DEFAULT_CAP_MB, EVAL_BATCH, GROUPS, LEARNING_RATES, MODELS, expand_models, get_model
 
 ADAPTERS = ("lora", "qlora")
 # What `just plan` shows without a model: every model a GPU trains (the paper's four, then the successors).
 GPU_MODELS = Names(lambda: tuple(name for name, m in MODELS.items() if not m.cpu))
 
 STEP = 100  # lengths are reported in steps of 100 tokens, as the paper states them
+# docs/what-fits.md's caps: a card class's smallest nvidia-smi total, less ~1,000 MiB for the CUDA context and
+# cuBLAS workspaces that sit outside the cap (16 GB: ~16,380 MiB; 24 GB: A10 23,028, L4 23,034; 48 GB: L40S
+# 46,068; 80 GB: H100 81,559, A100 81,920).
+CARD_CAPS_MB = (15000, 22000, 45000, 80000)
 
 
 def paper_recipe(model_name: str, variant: str | None = None) -> dict:
@@ -44,21 +49,23 @@ def plan_rows(models, cap_mb: int, adapters=("lora",)) -> list[dict]:
     for name in models:
         m = get_model(name)
         for adapter in adapters:
-            cfg = paper_recipe(name, "qlora" if adapter == "qlora" else None)
+            # the entry's plain recipe where it is this adapter, else the variant that switches it
+            # (`--variant qlora`; `--variant lora` for an entry whose plain recipe is QLoRA: calm3-22b)
+            variant = None if m.adapter == adapter else adapter
+            cfg = paper_recipe(name, variant)
             base = recipe_setting(m, cfg)
-            if (adapter == "lora") == base.load_in_4bit:
-                continue  # an entry whose plain recipe is QLoRA (calm3-22b) has no LoRA row
             settings = {label: switched(base, label) for label in SWITCHES}
             if m.facts.eager_only:  # soft-capped attention runs eager whatever the column says
                 settings = {label: replace(st, attn="eager") for label, st in settings.items()}
             rows.append({
-                "model": name, "adapter": adapter, "native_context": m.native_context,
+                "model": name, "adapter": adapter, "variant": variant, "native_context": m.native_context,
                 "base_params": weight_counts(m, base.lora_r, base.lora_targets)[0],
                 "paper_len": cfg["sequence_len"], "paper_attn": base.attn,
                 "paper_peak_mib": round(peak_mib(m, cfg["sequence_len"], base)),
                 "micro_batch": base.micro_batch, "lora_r": base.lora_r,
                 "extrapolated": extrapolated(m, base), "eager_only": m.facts.eager_only,
-                "longest": {label: longest_fit(m, st, cap_mb, STEP) for label, st in settings.items()}})
+                "longest": {label: longest_fit(m, st, cap_mb, STEP) for label, st in settings.items()},
+                "infer_len": longest_generation_len(m, cap_mb, base.load_in_4bit, STEP)})
     return rows
 
 
@@ -68,19 +75,25 @@ def show(rows: list[dict], cap_mb: int) -> str:
     recipe = "; ".join(f"micro-batch {b}, LoRA r={r}" for b, r in batches)
     lines = [f"Longest training sequence (tokens, steps of {STEP}) under a {cap_mb:,} MB cap, with the paper "
              f"recipes' {recipe} on the registry's targets (planner calibrated on H100 measurements):", "",
-             "| model | native | " + " | ".join(labels) + " | paper recipe: length, attention, predicted peak |",
-             "|---|---:|" + "---:|" * len(labels) + "---|"]
+             "| model | native | " + " | ".join(labels) + " | paper recipe: length, attention, predicted peak "
+             f"| eval prompts (batch {EVAL_BATCH}) |",
+             "|---|---:|" + "---:|" * len(labels) + "---|---:|"]
     for r in rows:
         fits = "fits" if r["paper_peak_mib"] <= cap_mb else "OVER the cap"
         cells = [f"{v:,}" + (" ✓" if v >= r["native_context"] else "") for v in r["longest"].values()]
-        name = r["model"] + (" (QLoRA)" if r.get("adapter") == "qlora" else "")
+        name = r["model"] + (" (QLoRA)" if r.get("adapter") == "qlora" else " (LoRA) §" if r.get("variant") else "")
         name += " ‡" if r.get("eager_only") else ""
         lines.append(f"| {name} | {r['native_context']:,} | " + " | ".join(cells) +
                      f" | {r['paper_len']:,}, {r['paper_attn']}, {r['paper_peak_mib']:,} MiB ({fits})"
-                     + (", extrapolated" if r.get("extrapolated") else "") + " |")
+                     + (", extrapolated" if r.get("extrapolated") else "") + f" | {r['infer_len']:,} |")
     lines += ["", "✓: the model's native context fits. extrapolated: no measured peak of this architecture (or "
               "of QLoRA) backs the prediction; the planner's constants come from the paper models' H100 rows.",
+              f"eval prompts: the longest prompt `just eval` generates from under the cap at its default batch of "
+              f"{EVAL_BATCH} with a {answer_tokens()}-token answer, at most the native context (counted from the "
+              f"code, not measured; eval halves its batch on an out-of-memory).",
               "‡: attention soft-capping (Gemma-2) runs eager in every column: SDPA would drop the cap."]
+    lines += ["§: the entry's own recipe is QLoRA; `--variant lora` trains it with bf16 base weights."] * any(
+        r.get("adapter") == "lora" and r.get("variant") for r in rows)
     return "\n".join(lines)
 
 
@@ -118,6 +131,8 @@ def run_verb(verb: str, args) -> int:
     names = (expand_models([args.model]) if args.model in GROUPS
              else [choose("model", args.model, MODELS)] if args.model else GPU_MODELS)
     rows = plan_rows(names, args.cap_mb, adapters)
+    if not rows:  # never an empty table (or []) with exit 0
+        raise UsageError(f"nothing to plan for {args.model or 'the GPU models'} with --adapter {adapter}")
     print(json.dumps(rows, indent=2) if args.json else show(rows, args.cap_mb))
     return 0
 

@@ -165,13 +165,21 @@ def build_recipe(spec: RunSpec, *, force: bool = False, epochs: int | None = Non
 
     `just render` passes axolotl_check=False: importing Axolotl takes ~20 s on 2 cores, and a user fixing a
     typo should not wait for it; `just train` checks with Axolotl before anything trains."""
-    from recipes.memory import check_fits
+    from recipes.architecture import attention_refusal
+    from recipes.memory import check_fits, what_fits
 
     cfg = apply_overrides(recipe_dict(spec, epochs=epochs, deepspeed=deepspeed, base_model=base_model,
                                       cap_mb=cap_mb or DEFAULT_CAP_MB), overrides)
+    wrong_attention = attention_refusal(spec.model.name, spec.model.facts, cfg)
+    if wrong_attention:  # not a memory question: --force does not write it
+        raise UsageError(wrong_attention)
     if axolotl_check:
         validate(cfg)
     reason = check_fits(spec.model, cfg)
+    if reason:  # the planner's answer: the variants that do fit, with the same options
+        reason += "; " + what_fits(spec, lambda other, sets: apply_overrides(recipe_dict(
+            other, epochs=epochs, deepspeed=deepspeed, base_model=base_model, cap_mb=cap_mb or DEFAULT_CAP_MB),
+            [*overrides, *sets]))
     if reason and not force:
         raise UsageError(reason + "; --force to write it anyway")
     if reason:

@@ -66,7 +66,7 @@ def parse_run_id(text: str) -> dict | None:
     A tuning trial's id has no lr (None: its run.json has it) and a trial number."""
     pattern = re.compile(r"(?P<model>.+?)-(?P<task>" + "|".join(map(re.escape, TASKS)) + r")-(?:lr(?P<lr>"
                          + "|".join(map(re.escape, LEARNING_RATES)) + r")|tune-(?P<trial>\d+))"
-                         r"(?:-(?P<variant>len\d+|full|qlora))?(?:-s(?P<seed>\d+))?")
+                         r"(?:-(?P<variant>len\d+|full|qlora|lora))?(?:-s(?P<seed>\d+))?")
     m = pattern.fullmatch(str(text))
     if not m:
         return None
@@ -89,7 +89,14 @@ class RunSpec:
         """Validate every name first, so that a typo writes nothing."""
         trial = parse_trial(trial)
         rate = parse_lr(lr) if trial is None else parse_trial_lr(lr)
-        return cls(get_model(model), get_task(task), rate, parse_variant(variant), parse_seed(seed), trial)
+        m, variant = get_model(model), parse_variant(variant)
+        if variant in ("qlora", "lora") and m.adapter == variant:
+            # the same recipe under a second run id (…-qlora) would train and be scored twice
+            plain = run_id(m.name, get_task(task).name, rate, None, parse_seed(seed), trial)
+            kind = "QLoRA" if variant == "qlora" else "LoRA"
+            raise UsageError(f"{m.name}'s plain recipe is already {kind} (adapter: {m.adapter} in its registry "
+                             f"entry): drop --variant {variant}; its run is {plain}")
+        return cls(m, get_task(task), rate, variant, parse_seed(seed), trial)
 
     @property
     def id(self) -> str:
@@ -129,8 +136,9 @@ class RunSpec:
 
     @property
     def load_in_4bit(self) -> bool:
-        """QLoRA: by `--variant qlora`, or because the entry's plain recipe is QLoRA (calm3-22b)."""
-        return self.variant == "qlora" or self.model.adapter == "qlora"
+        """QLoRA: by `--variant qlora`, or because the entry's plain recipe is QLoRA (calm3-22b) and
+        `--variant lora` does not ask for its bf16 weights."""
+        return self.variant == "qlora" or (self.model.adapter == "qlora" and self.variant != "lora")
 
     @property
     def gradient_checkpointing(self) -> bool:

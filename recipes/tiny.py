@@ -72,11 +72,11 @@ def build(out: Path, name: str = "tiny") -> None:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    shape = get_model("tiny").shape
+    a = get_model("tiny").facts
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=shape["vocab"], special_tokens=SPECIALS,
+    trainer = trainers.BpeTrainer(vocab_size=a.vocab_size, special_tokens=SPECIALS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(_corpus(), trainer)
     bos = tok.token_to_id("<s>")
@@ -85,11 +85,12 @@ def build(out: Path, name: str = "tiny") -> None:
     hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
                                      unk_token="<unk>", pad_token="<pad>", model_max_length=1024)
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(hf_tok), hidden_size=shape["hidden"],
-                         intermediate_size=shape["intermediate"], num_hidden_layers=shape["layers"],
-                         num_attention_heads=shape["heads"], num_key_value_heads=shape["heads"],
-                         max_position_embeddings=1024, bos_token_id=bos, eos_token_id=hf_tok.eos_token_id,
-                         pad_token_id=hf_tok.pad_token_id, tie_word_embeddings=False)
+    config = LlamaConfig(vocab_size=len(hf_tok), hidden_size=a.hidden_size,
+                         intermediate_size=a.intermediate_size, num_hidden_layers=a.num_hidden_layers,
+                         num_attention_heads=a.num_attention_heads, num_key_value_heads=a.kv_heads,
+                         max_position_embeddings=a.max_position_embeddings, bos_token_id=bos,
+                         eos_token_id=hf_tok.eos_token_id, pad_token_id=hf_tok.pad_token_id,
+                         tie_word_embeddings=a.tie_word_embeddings)
     model = LlamaForCausalLM(config)
     hf_tok.save_pretrained(out)
     model.save_pretrained(out)
@@ -148,24 +149,48 @@ def build_twin(out: Path, name: str) -> None:
     model.save_pretrained(out)
 
 
+# Beside each build: what it was built from. A build whose record differs (an older shape: `tiny` had 4 kv
+# heads before it had 2) or is missing is rebuilt, never reused. Bump BUILD_VERSION when build() changes.
+BUILD_FILE = "jaft-build.json"
+BUILD_VERSION = 2
+
+
+def build_key(name: str) -> dict:
+    """What a build depends on: the entry's architecture facts, the tokenizer's conventions, the builder."""
+    a = get_model(name).facts
+    tokens = SPECIALS if name == "tiny" else FAMILY_TOKENS[a.model_type]
+    return json.loads(json.dumps({"name": name, "version": BUILD_VERSION, "tokens": tokens,
+                                  "facts": a.model_dump(mode="json", exclude={"source", "unverified"})}))
+
+
+def is_current(target: Path, name: str) -> bool:
+    try:
+        return (target / "config.json").is_file() and \
+            json.loads((target / BUILD_FILE).read_text(encoding="utf-8")) == build_key(name)
+    except (OSError, ValueError):
+        return False
+
+
 def ensure_tiny(name: str = "tiny") -> Path:
     """The tiny model's (or a twin's) folder, building it first if needed (atomically: a temp folder, then
-    rename). Two processes asking at once (a `--jobs 2` sweep, parallel tests) build it once: the second
-    waits on a lock beside the folder, then finds it built."""
+    rename); a build made from other facts (BUILD_FILE) is replaced. Two processes asking at once (a
+    `--jobs 2` sweep, parallel tests) build it once: the second waits on a lock beside the folder, then finds
+    it built."""
     target = tiny_dir(name)
-    if (target / "config.json").is_file():
+    if is_current(target, name):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(target.parent / f".{target.name}.lock", os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # blocking; the kernel drops it if this process dies
-        if (target / "config.json").is_file():
+        if is_current(target, name):
             return target
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tiny-"))
         try:
             build(tmp, name)
+            (tmp / BUILD_FILE).write_text(json.dumps(build_key(name), indent=1) + "\n", encoding="utf-8")
             follow_umask(tmp)  # mkdtemp's folder is private, safetensors' weights 0600: a shared cache is not
-            shutil.rmtree(target, ignore_errors=True)  # a folder left without config.json is incomplete
+            shutil.rmtree(target, ignore_errors=True)  # incomplete (no config.json) or built from other facts
             os.replace(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -138,6 +138,8 @@ def test_gpu_mode_without_cuda_is_a_one_line_error():
 def test_bad_model_and_existing_results_are_refused_before_any_work(tmp_path):
     proc = proof("--tiny", "--models", "calm3", "--out", str(tmp_path))
     assert proc.returncode == 2 and "unknown model 'calm3'; valid: tiny" in proc.stderr
+    proc = proof("--tiny", "--part", "2", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "--part names its own models" in proc.stderr
     assert list(tmp_path.iterdir()) == []
     from datetime import date
     done = tmp_path / f"gpu-proof-{date.today().isoformat()}-cpu.jsonl"
@@ -179,6 +181,54 @@ def test_tiny_proof_end_to_end(tmp_path, tiny_model):
     assert "`accelerate launch` and had defaults used instead" in launched  # accelerate's own launcher ran
     md = results.with_suffix(".md").read_text()
     assert "| tiny | paper (eager) | 512 | finished |" in md and "n/a" in md
+
+
+def test_data_is_built_to_the_longest_length_a_run_or_eval_uses_not_the_native_context():
+    """qwen3-8b's native context is 32,768 tokens, its proof runs train at 1,400: the rows are built to what
+    the runs use (the old proof built every row to the longest native context, hours of CPU)."""
+    from bench.gpu_proof import GPU_MODELS, PLAN, data_lengths, proof_runs
+    from recipes.runs import RunSpec
+    runs = proof_runs(list(GPU_MODELS), over_cap=True, extras=True)
+    longest = max(RunSpec.parse(m, "xlsum", "2e-4", v).sequence_len for m in GPU_MODELS for _, v in PLAN[m])
+    over = [v for _, s, v in runs if s == "over-cap"]
+    assert over and int(over[0][3:]) <= longest == 4096  # calm2's full run; the over-cap run is shorter
+    assert data_lengths(list(GPU_MODELS), runs, extras=True) == {"train": 4096, "validation": 4096,
+                                                                  "test": get_model("calm2").infer_len}
+    alone = proof_runs(["qwen3-8b"], over_cap=True, extras=False)
+    assert data_lengths(["qwen3-8b"], alone, extras=False) == {"train": 1400, "validation": 1400, "test": 1400}
+    assert max(get_model(m).native_context for m in GPU_MODELS) == 32768
+
+
+def test_long_articles_tokenize_each_row_twice_whatever_the_length(tiny_tokenizer):
+    """Linear, not quadratic: one tokenizer call to count a row's repeats, one to cut the repeated text."""
+    from bench.gpu_proof import long_articles
+
+    class Counting:
+        def __init__(self, tok):
+            self.tok, self.calls = tok, 0
+
+        def __call__(self, *args, **kwargs):
+            self.calls += 1
+            return self.tok(*args, **kwargs)
+    for tokens in (600, 3000):
+        counting = Counting(tiny_tokenizer)
+        rows = long_articles(counting, tokens)
+        assert counting.calls == 2 * len(rows) == 2 * 180
+        lengths = {len(tiny_tokenizer(r["text"], add_special_tokens=False)["input_ids"]) for r in rows}
+        assert tokens <= min(lengths) and max(lengths) <= tokens + 64
+
+
+def test_each_part_of_the_proof_is_estimated_under_ten_minutes():
+    """One device command runs at most 10 minutes: the parts cover the proof's models and runs once each
+    (the over-cap run and eval in part 1), and each is estimated under 600 s; the whole proof is not."""
+    from bench.gpu_proof import GPU_MODELS, PARTS, estimate_seconds, proof_runs
+    whole = proof_runs(list(GPU_MODELS), over_cap=True, extras=True)
+    assert [m for part in PARTS for m in part] == list(GPU_MODELS)
+    parts = [proof_runs(list(p), over_cap=True, extras=i == 0) for i, p in enumerate(PARTS)]
+    assert [r for runs in parts for r in runs] == whole
+    for i, (part, runs) in enumerate(zip(PARTS, parts)):
+        assert estimate_seconds(list(part), runs, extras=i == 0) < 600, part
+    assert estimate_seconds(list(GPU_MODELS), whole, extras=True) > 600
 
 
 def test_the_proof_adds_a_grouped_query_shape_and_a_qlora_run_without_repeating_settings():
