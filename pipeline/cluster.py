@@ -158,11 +158,11 @@ def shared_env(models: set[str]) -> dict[str, str]:
     tracker's store (tracking.child_env); the hub caches stay per node."""
     if "tiny" in models:  # built here once, not by two tasks at the same time
         ensure_tiny()
-    from recipes.tracking import child_env
+    from recipes import tracking
     env = settings.current().environ()
     os.environ.update(env)
     del env["JAFT_INVOCATION_DIR"]  # a task's paths are absolute, and a node may lack this folder
-    return {**env, **child_env()}
+    return {**env, **tracking.child_env()}
 
 
 def connect(address: str, env: dict[str, str]) -> None:

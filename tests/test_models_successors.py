@@ -199,13 +199,13 @@ def test_plan_of_one_adapter_is_a_table_or_one_line(tmp_path, monkeypatch):
     rows = json.loads(out)
     assert [(r["adapter"], r["variant"]) for r in rows] == [("lora", "lora")]
     # nothing to show is one line, never an empty table with exit 0
-    import argparse
-
+    from jaft.cli import parser
     from jaft.common import UsageError
     from recipes import plan
     monkeypatch.setattr(plan, "plan_rows", lambda *a, **k: [])
+    argv = ["plan", "calm3-22b", "--adapter", "lora"]
     with pytest.raises(UsageError, match="nothing to plan for calm3-22b"):
-        plan.run_verb("plan", argparse.Namespace(model="calm3-22b", adapter="lora", cap_mb=46000, json=False))
+        plan.run_verb("plan", parser(argv=argv).parse_args(argv))
 
 
 def test_a_variant_that_is_the_plain_recipe_is_refused_in_one_line(tmp_path):

@@ -95,9 +95,9 @@ def test_a_table_metric_the_task_does_not_score_is_named(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("source, change, message", [
-    ("tiny", rename("shape", "hidden", "hiden"), "unknown key 'shape.hiden'; did you mean 'hidden'?"),
-    ("tiny", put("shape", "layers", 0), "key 'shape.layers': Input should be greater than or equal to 1"),
-    ("tiny", lambda e: e.pop("shape"), "lacks shape (or architecture)"),
+    ("calm2", rename("shape", "hidden", "hiden"), "unknown key 'shape.hiden'; did you mean 'hidden'?"),
+    ("calm2", put("shape", "layers", 0), "key 'shape.layers': Input should be greater than or equal to 1"),
+    ("calm2", lambda e: e.pop("shape"), "lacks shape (or architecture)"),
     ("calm2", put("paper_variants", "xlsum", ["len9"]), "key 'paper_variants.xlsum': unknown variant 'len9'"),
     ("calm2", lambda e: e.update(paper_variants={"xlsun": ["len1024"]}),
      "key 'paper_variants.xlsun': unknown task 'xlsun'; did you mean 'xlsum'? (valid: marc, jsquad, xlsum)"),
@@ -251,7 +251,7 @@ def test_run_json_and_scores_json_are_read_and_written_only_through_the_records(
 # ---- item 3: validate says every problem, of every kind of file --------------------------------------------------
 
 def test_two_bad_model_entries_are_two_lines(tmp_path, monkeypatch):
-    path = models_file(tmp_path, one=("tiny", put("shape", "hiden", 1)), two=("tiny", lambda e: e.update(arch="lama")))
+    path = models_file(tmp_path, one=("calm2", put("shape", "hiden", 1)), two=("tiny", lambda e: e.update(arch="lama")))
     found = problems(monkeypatch, JAFT_MODELS=path)
     assert [p.split(":")[1] for p in found] == [" model 'one'", " model 'two'"], found
 
