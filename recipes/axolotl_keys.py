@@ -128,5 +128,24 @@ def main() -> int:
     return 0
 
 
+# Keys a command-line argument owns: a `--set` of one (or a model entry's recipe_overrides) would train with
+# a value that the run id, run.json and the report (which read the argument) do not show, so it is refused,
+# naming the argument to use.
+OWNED_KEYS = {
+    "learning_rate": "the LR argument",  # + the grid's rates (owner())
+    "num_epochs": "--epochs",
+    "base_model": "the MODEL argument",
+    "tokenizer_config": "the MODEL argument",
+    "datasets": "the TASK argument (rows come from data/<task>/, fitted into the run folder)",
+    "test_datasets": "the TASK argument (rows come from data/<task>/, fitted into the run folder)",
+    "dataset_prepared_path": "the run id (everything of a run lives in runs/<run-id>/)",
+    "output_dir": "the run id (everything of a run lives in runs/<run-id>/)",
+    "vram_cap_mb": "--cap-mb",
+    "deepspeed": "--deepspeed",
+    "seed": "--seed",
+    "epoch_gate_dir": "--trial (a `just tune` trial's run folder)",
+}
+
+
 if __name__ == "__main__":
     sys.exit(main())

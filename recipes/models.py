@@ -12,7 +12,7 @@ from jaft.common import UsageError, choose, did_you_mean
 from jaft.records import Grid, ModelEntry, check, one_line
 from prompts.tasks import Names, Registry, load_entries, registry_error, registry_files
 from recipes.architecture import Architecture, from_shape
-from recipes.axolotl_keys import check_values, valid_keys
+from recipes.axolotl_keys import OWNED_KEYS, check_values, valid_keys
 
 HERE = Path(__file__).parent
 # The paper's VRAM budget: 46,000 MB as nvidia-smi counts MB, i.e. MiB.
@@ -84,7 +84,12 @@ def build_model(path: Path, name: str, raw) -> Model:
 
 
 def _check_override(where: str, key: str, value) -> None:
-    """A recipe key Axolotl does not know would be written and ignored; an impossible value fails later."""
+    """A recipe key Axolotl does not know would be written and ignored; an impossible value fails later; a
+    key an argument owns (learning_rate, seed, ...) would train every run of the model with a value its run
+    id and run.json do not show, as `--set` would."""
+    if key in OWNED_KEYS:
+        raise registry_error(f"{where}: key 'recipe_overrides.{key}': {key} is given by {OWNED_KEYS[key]}, "
+                             f"not by a model entry")
     if key not in valid_keys():
         raise registry_error(f"{where}: key 'recipe_overrides.{key}': not a key Axolotl knows"
                              f"{did_you_mean(key, valid_keys())} (valid: recipes/axolotl_keys.txt)")

@@ -10,7 +10,7 @@ import yaml
 
 from jaft.common import atomic_write_text
 from jaft.common import UsageError
-from recipes.axolotl_keys import check_key, check_values
+from recipes.axolotl_keys import OWNED_KEYS, check_key, check_values
 from recipes.gate import GATE_DIR
 from recipes.runs import DEFAULT_SEED, RunSpec
 from recipes.models import DEFAULT_CAP_MB
@@ -86,24 +86,6 @@ def recipe_dict(spec: RunSpec, *, epochs: int | None = None, cap_mb: int = DEFAU
     }
     cfg = yaml.safe_load(ENV.get_template("recipe.yaml.j2").render(**context))
     return {**cfg, **gate, **spec.model.recipe_overrides}
-
-
-# Keys a command-line argument owns: a `--set` of one would train with a value that the run id, run.json
-# and the report (which read the argument) do not show, so it is refused, naming the argument to use.
-OWNED_KEYS = {
-    "learning_rate": "the LR argument",  # + the grid's rates (owner())
-    "num_epochs": "--epochs",
-    "base_model": "the MODEL argument",
-    "tokenizer_config": "the MODEL argument",
-    "datasets": "the TASK argument (rows come from data/<task>/, fitted into the run folder)",
-    "test_datasets": "the TASK argument (rows come from data/<task>/, fitted into the run folder)",
-    "dataset_prepared_path": "the run id (everything of a run lives in runs/<run-id>/)",
-    "output_dir": "the run id (everything of a run lives in runs/<run-id>/)",
-    "vram_cap_mb": "--cap-mb",
-    "deepspeed": "--deepspeed",
-    "seed": "--seed",
-    "epoch_gate_dir": "--trial (a `just tune` trial's run folder)",
-}
 
 
 def owner(key: str) -> str:

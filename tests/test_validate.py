@@ -105,6 +105,8 @@ def test_a_table_metric_the_task_does_not_score_is_named(tmp_path, monkeypatch):
      "key 'recipe_overrides.lora_alhpa': not a key Axolotl knows; did you mean 'lora_alpha'?"),
     ("tiny", put("recipe_overrides", "micro_batch_size", 0),
      "key 'recipe_overrides.micro_batch_size': micro_batch_size=0 is impossible: it must be at least 1"),
+    ("tiny", put("recipe_overrides", "learning_rate", 1.0),
+     "key 'recipe_overrides.learning_rate': learning_rate is given by the LR argument, not by a model entry"),
     ("qwen3-8b", rename("architecture", "hidden_size", "hidden_sze"),
      "unknown key 'architecture.hidden_sze'; did you mean 'hidden_size'?"),
 ])
