@@ -61,6 +61,10 @@ def run_verb(verb: str, args) -> int:
     warnings = list(dict.fromkeys(warnings))  # a damaged run.json is met by both collect and failures
     for warning in warnings:
         print(f"[jaft report] warning: {warning}", file=sys.stderr)
+    if not results and not tuned and warnings and not args.force and had_results(args.out):
+        # Every run there is unreadable (a newer or damaged record): an all-'–' report would replace a good one.
+        raise UsageError(f"every run under {root} was left out ({len(warnings)} warning(s) above); "
+                         f"{args.out}/ is left as it was (--force writes the empty report)")
     if not results and not tuned:
         print(f"[jaft report] no scored runs under {root}: tables are all '–' "
               f"(train with `just train`, score with `just eval`)", file=sys.stderr)
@@ -75,6 +79,14 @@ def run_verb(verb: str, args) -> int:
     for table in built:
         print(tables.to_markdown(table, args.select))
     return 0
+
+
+def had_results(out: Path) -> bool:
+    """Whether `out` holds a report with at least one scored run (a results.csv with a row under its header)."""
+    try:
+        return len((Path(out) / "results.csv").read_text(encoding="utf-8").splitlines()) > 1
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def write_report(out: Path, built: list, results: dict, failed: dict, warnings: list[str], args) -> None:

@@ -76,7 +76,7 @@ def load(path: Path, select: str) -> Result | str:
     try:
         s = read_scores(path)  # an older version migrated in memory; a newer one or a damaged one left out
     except DataError as e:
-        return f"{e}; left out"
+        return f"{e}; its run is left out of the report"
     model, task, lr = s["model"], s["task"], s["lr"]
     if model not in MODELS or task not in TASKS or (lr not in LEARNING_RATES and lr != TUNED):
         return f"{path}: unknown model/task/lr ({model}, {task}, {lr}); left out"
@@ -93,7 +93,7 @@ def load(path: Path, select: str) -> Result | str:
     except DataError as e:
         # A damaged run.json: what the run is, and whether it finished, is unknown, so its scores are left
         # out of every table and file (the same words as `failures`' warning, said once).
-        return f"{e}; left out"
+        return f"{e}; its run is left out of the report"
     result = Result(run_id=s.get("run_id", path.parent.name), run_dir=path.parent, model=model, task=task,
                     lr=lr, variant=s.get("variant"), best=best, scores=s, seed=seed_of(s, run), run=run)
     return replace(result, problem=predictions_problem(result.predictions))
@@ -167,7 +167,7 @@ def failures(runs_root: Path) -> tuple[dict[tuple, Failure], list[str]]:
         try:
             run = read_manifest(path.parent)
         except DataError as e:
-            warnings.append(f"{e}; left out")
+            warnings.append(f"{e}; its run is left out of the report")
             continue
         if run.get("status") != "failed":
             continue

@@ -87,6 +87,29 @@ def test_train_sets_aside_a_checkpoint_whose_epoch_is_nan(workdir, monkeypatch, 
 
 # ---- item 10: a damaged run.json leaves its run out of everything -----------------------------------------
 
+def test_a_report_of_only_unreadable_runs_keeps_the_report_there(tmp_path):
+    """The only run's run.json has a key this jaft does not know (or a newer schema): it is left out, and the
+    good report already in reports/ is kept (exit 2, one line) instead of being replaced by an empty one."""
+    from tests.report_fixtures import write_scores
+    runs = tmp_path / "runs"
+    write_scores(runs, "calm2", "marc", "2e-4", {"accuracy": 0.9}, epochs=[{"epoch": 1, "metrics": {"accuracy": 0.9}}])
+    run_json = runs / "calm2-marc-lr2e-4" / "run.json"
+    run_json.write_text(json.dumps({"schema_version": 2, "run_id": "calm2-marc-lr2e-4", "status": "finished"}))
+    assert cli("report", "--runs", "runs", "--out", "reports", "--no-plots", cwd=tmp_path).returncode == 0
+    table = (tmp_path / "reports" / "table3.md").read_text()
+    assert "**90.00**" in table
+    for record in ({**json.loads(run_json.read_text()), "old_thing": 5},
+                   {**json.loads(run_json.read_text()), "schema_version": 99}):
+        run_json.write_text(json.dumps(record))
+        proc = cli("report", "--runs", "runs", "--out", "reports", "--no-plots", cwd=tmp_path)
+        last = proc.stderr.splitlines()[-1]
+        assert proc.returncode == 2 and last.startswith("error: every run under runs was left out"), proc.stderr
+        assert "its run is left out of the report" in proc.stderr
+        assert (tmp_path / "reports" / "table3.md").read_text() == table
+    proc = cli("report", "--runs", "runs", "--out", "reports", "--no-plots", "--force", cwd=tmp_path)
+    assert proc.returncode == 0 and "**90.00**" not in (tmp_path / "reports" / "table3.md").read_text()
+
+
 def test_a_damaged_run_json_leaves_its_run_out_of_every_table(tmp_path):
     from tests.report_fixtures import write_scores
     runs = tmp_path / "runs"
@@ -96,7 +119,8 @@ def test_a_damaged_run_json_leaves_its_run_out_of_every_table(tmp_path):
     proc = cli("report", "--runs", "runs", "--out", "reports", "--no-plots", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     warned = [line for line in proc.stderr.splitlines() if "calm2-marc-lr5e-5" in line]
-    assert len(warned) == 1 and "damaged run.json" in warned[0] and warned[0].endswith("left out"), proc.stderr
+    assert len(warned) == 1 and "damaged run.json" in warned[0], proc.stderr
+    assert warned[0].endswith("its run is left out of the report"), proc.stderr
     out = tmp_path / "reports"
     assert "| CALM2 7B | **90.00** | – |" in (out / "table3.md").read_text()
     assert "80.00" not in (out / "comparison.md").read_text()
