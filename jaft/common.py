@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -124,6 +125,31 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextmanager
+def quiet_stderr():
+    """What libraries print while they load (torchao's CUDA kernels missing on a CPU, torch's deprecation
+    notes, bitsandbytes' kernel lookup, huggingface_hub's retries) kept off the user's terminal, at the file
+    descriptor, so that C code's lines are caught too; shown after all if the block fails.
+
+    Example: `with quiet_stderr(): import axolotl.utils.config`"""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def atomic_write_text(path: Path | str, text: str) -> Path:

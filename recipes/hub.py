@@ -11,6 +11,7 @@ Example: `HF_HUB_OFFLINE=1 HF_HOME=/tmp/empty just prepare calm2 jsquad` prints
 """
 from __future__ import annotations
 
+import logging
 import os
 
 from jaft.common import UsageError
@@ -75,7 +76,12 @@ def explain(base_model: str, error: BaseException) -> UsageError | None:
 
 
 def load_or_explain(base_model: str, load):
-    """`load()` (a from_pretrained of `base_model`), its hub failures turned into one line (UsageError)."""
+    """`load()` (a from_pretrained of `base_model`), its hub failures turned into one line (UsageError).
+    huggingface_hub's retry warnings ("Retrying in 1s [Retry 1/5]") are held back meanwhile: the one line
+    says what happened, after the retries."""
+    hub_log = logging.getLogger("huggingface_hub")
+    level = hub_log.level
+    hub_log.setLevel(logging.ERROR)
     try:
         return load()
     except Exception as e:  # transformers' OSError, or huggingface_hub's own error unwrapped
@@ -85,3 +91,5 @@ def load_or_explain(base_model: str, load):
         if explained is None:
             raise
         raise explained from None
+    finally:
+        hub_log.setLevel(level)

@@ -8,7 +8,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from jaft.common import atomic_write_text
+from jaft.common import atomic_write_text, quiet_stderr
 from jaft.common import UsageError
 from recipes.axolotl_keys import OWNED_KEYS, check_key, check_values
 from recipes.gate import GATE_DIR
@@ -170,11 +170,12 @@ def build_recipe(spec: RunSpec, *, force: bool = False, epochs: int | None = Non
 
 
 def validate(cfg: dict):
-    """Axolotl's own schema check (plugins registered first, as `axolotl train` does)."""
-    from axolotl.utils.config import prepare_plugins, validate_config
-    from axolotl.utils.dict import DictDefault
-
-    prepare_plugins(DictDefault(dict(cfg)))
+    """Axolotl's own schema check (plugins registered first, as `axolotl train` does). Its import's library
+    chatter stays off the terminal; validate_config's own warnings about the recipe do not."""
+    with quiet_stderr():
+        from axolotl.utils.config import prepare_plugins, validate_config
+        from axolotl.utils.dict import DictDefault
+        prepare_plugins(DictDefault(dict(cfg)))  # imports the plugins' modules: chatter of the same kind
     try:
         return validate_config(DictDefault(yaml.safe_load(yaml.safe_dump(cfg))))
     except ValueError as e:  # pydantic's ValidationError is one: a value --set gave that Axolotl refuses

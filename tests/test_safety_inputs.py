@@ -264,6 +264,10 @@ def refused_before_fitting(proc, tmp_path, model: str, *says: str) -> None:
     assert proc.returncode == 2, proc.stderr[-3000:]
     error = one_line_error(proc)
     assert model in error and all(s in error for s in says), error
+    # nothing else but jaft's own progress: no library chatter (torchao, bitsandbytes, torch's notes when
+    # train imports Axolotl) and no huggingface_hub "Retrying in 1s" lines before the one that explains
+    others = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("[jaft]")]
+    assert others == [f"error: {error}"] or others == [error], proc.stderr[-3000:]
     assert not (tmp_path / "data" / "marc" / "fitted").exists()      # nothing fitted
     assert not (tmp_path / "runs").exists()                           # nothing written
 
