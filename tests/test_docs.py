@@ -114,6 +114,15 @@ def test_the_readme_lists_every_verb_of_the_justfile():
     assert missing == []
 
 
+def test_the_commands_table_lists_every_verb():
+    """docs/commands.md's table of commands has a row for every verb of `jaft --help`."""
+    from jaft.cli import VERBS
+    text = (REPO / "docs" / "commands.md").read_text(encoding="utf-8")
+    table = text.split("## Every command", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\| `just ([a-z-]+)", table, re.M)
+    assert [v for v in VERBS if v not in listed] == []
+
+
 def test_the_readme_gives_the_test_command_ci_runs():
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     readme = (REPO / "README.md").read_text(encoding="utf-8")
