@@ -68,6 +68,11 @@ report *args:
 export *args:
     @exec {{jaft}} export "$@"
 
+# build (once) the tiny test model and print its folder: just tiny [tiny-qwen3]
+[no-exit-message]
+tiny *args:
+    @exec {{jaft}} tiny "$@"
+
 # memory plan: the longest sequence under the cap per model and setting; one prediction: just plan calm2 --seq 4096
 [no-exit-message]
 plan *args:

@@ -25,8 +25,10 @@ from recipes.models import EVAL_BATCH
 
 def add_arguments(verb: str, p) -> None:
     if verb == "eval":
-        p.add_argument("runs", nargs="*", type=user_path, help="run folders (default: all under runs/)")
-        p.add_argument("--batch-size", type=at_least_one, default=EVAL_BATCH)
+        p.add_argument("runs", nargs="*", type=user_path,
+                       help="run folders (default: all in the runs folder (JAFT_RUNS, default runs/))")
+        p.add_argument("--batch-size", type=at_least_one, default=EVAL_BATCH,
+                       help=f"prompts generated at a time (default {EVAL_BATCH})")
         p.add_argument("--backend", default="hf", help=f"one of {', '.join(BACKENDS)} "
                        "(vllm: installed by you, in an environment of its own: docs/gpu.md)")
         p.add_argument("--limit", type=at_least_one, help="score only the first N rows of the split (quick checks)")
@@ -35,7 +37,7 @@ def add_arguments(verb: str, p) -> None:
                        "tracker run (default: JAFT_TRACK, else off; docs/tracking.md)")
     else:
         p.add_argument("task", help=f"one of {', '.join(TASKS)}")
-        p.add_argument("file", type=user_path)
+        p.add_argument("file", type=user_path, help="a predictions file (JSONL): each row has id, raw, references")
         p.add_argument("--rows", type=user_path, metavar="OUT.jsonl",
                        help="also write each row's prediction, scored references and metrics (error analysis)")
 

@@ -3,7 +3,8 @@
 Without PATH: the registries (tasks, models, the grid, with the JAFT_TASKS / JAFT_MODELS files), every entry
 of each file; each task's post-processing step and metrics against eval's registries; each model's
 `paper_variants` against the tasks. A PATH may be a run folder (run.json, scores.json, each epoch's
-scores.json and predictions), a data folder (data/<task>/*.jsonl), a predictions file (*.jsonl), a record
+scores.json and predictions), a run's eval/ folder or one epoch folder of it (eval/epoch-N/: its scores.json
+and predictions), a data folder (data/<task>/*.jsonl), a predictions file (*.jsonl), a record
 (run.json, scores.json) or a registry file (a tasks, models or grid YAML file). Exit 2 when anything is
 wrong, else 0 with one summary line.
 
@@ -34,8 +35,8 @@ TUNED = "tuned"          # the lr of a `just tune` study's scores.json (its rate
 def add_arguments(verb: str, p) -> None:
     from jaft.cli import user_path
     p.add_argument("paths", nargs="*", type=user_path, metavar="PATH",
-                   help="a run folder, a data folder, a predictions file, a record or a registry file "
-                        "(default: the registries only)")
+                   help="a run folder, its eval/ or eval/epoch-N/ folder, a data folder, a predictions file, a record "
+                        "or a registry file (default: the registries only)")
 
 
 def _module(name: str):
@@ -216,11 +217,27 @@ def check_run(path: Path) -> list[str]:
     for name, kind in (("run.json", RunRecord), ("scores.json", ScoresRecord)):
         if (path / name).is_file():
             problems += check_record(path / name, kind)
-    for scores in sorted(path.glob("eval/epoch-*/scores.json")):
-        problems += _record(scores, EpochScoresRecord)[1]
-    for preds in sorted(path.glob("eval/epoch-*/predictions.jsonl")):
-        problems += check_rows(preds, PredictionRow, PREDICTION_KEYS)
+    return problems + check_evals(path / "eval")
+
+
+def is_epoch(path: Path) -> bool:
+    """An epoch folder of a run (eval/epoch-N/): its per-epoch scores.json, its predictions.jsonl."""
+    return path.name.startswith("epoch-") and any((path / n).is_file() for n in ("scores.json", "predictions.jsonl"))
+
+
+def check_epoch(path: Path) -> list[str]:
+    """An epoch folder: its scores.json as the per-epoch record, its predictions.jsonl row by row."""
+    problems = []
+    if (path / "scores.json").is_file():
+        problems += _record(path / "scores.json", EpochScoresRecord)[1]
+    if (path / "predictions.jsonl").is_file():
+        problems += check_rows(path / "predictions.jsonl", PredictionRow, PREDICTION_KEYS)
     return problems
+
+
+def check_evals(path: Path) -> list[str]:
+    """A run's eval/ folder: each of its epoch folders."""
+    return [p for epoch in sorted(path.glob("epoch-*")) if epoch.is_dir() for p in check_epoch(epoch)]
 
 
 # ---- rows: data folders and predictions files --------------------------------------------------------------------
@@ -327,11 +344,15 @@ def check_path(path: Path) -> list[str]:
         if path.suffix in (".yaml", ".yml"):
             return check_registry_file(path)
         return [f"{path}: not a file jaft checks (run.json, scores.json, *.jsonl, a registry *.yaml)"]
+    if is_epoch(path):
+        return check_epoch(path)
     if any((path / name).is_file() for name in ("run.json", "recipe.yaml", "scores.json")):
         return check_run(path)
+    if any(is_epoch(epoch) for epoch in path.glob("epoch-*")):
+        return check_evals(path)
     if any(path.glob("*.jsonl")):
         return check_data(path)
-    return [f"{path}: neither a run folder, a data folder nor a predictions file"]
+    return [f"{path}: neither a run folder, an eval or epoch folder, a data folder nor a predictions file"]
 
 
 def run_verb(verb: str, args) -> int:

@@ -36,8 +36,8 @@ def main(argv: list[str]) -> int:
 
 def add_arguments(verb: str, ap) -> None:
     ap.add_argument("--dir", type=user_path, default=Path("demo"), help="workspace (default demo/)")
-    ap.add_argument("--tasks", nargs="+", default=list(TASKS))
-    ap.add_argument("--lrs", nargs="+", default=["2e-4", "5e-5"])
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), help=f"from {', '.join(TASKS)} (default: all)")
+    ap.add_argument("--lrs", nargs="+", default=["2e-4", "5e-5"], help="learning rates (default 2e-4 5e-5)")
     ap.add_argument("--epochs", type=at_least_one, default=3,
                     help="epochs per run (default 3, to keep the demo to minutes; the paper, `just train` "
                          "and `just sweep` train 10)")

@@ -141,7 +141,7 @@ def add_arguments(verb: str, ap) -> None:
     ap.add_argument("--data-from", type=user_path, help="prepare missing task data from DIR/<task>/ (hub schema)")
     ap.add_argument("--batch-size", type=at_least_one, default=16, help="eval batch size")
     ap.add_argument("--limit", type=at_least_one, help="eval only the first N rows of each split")
-    ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--no-report", action="store_true", help="skip `just report` at the end")
     ap.add_argument("--track", metavar="TRACKER", help="mlflow or wandb: every run's training and eval logged to "
                     "a tracker, as children of one sweep run (default: JAFT_TRACK, else off; docs/tracking.md)")
 

@@ -111,8 +111,8 @@ def counted(study) -> int:
 
 
 def add_arguments(verb: str, ap) -> None:
-    ap.add_argument("model", help="a model of the registry (`just plan` lists them)")
-    ap.add_argument("task", help="a task of the registry: marc, jsquad, xlsum, ...")
+    ap.add_argument("model", help=f"one of {', '.join(MODELS)}")
+    ap.add_argument("task", help=f"one of {', '.join(TASKS)}")
     ap.add_argument("--trials", type=at_least_one, default=DEFAULT_TRIALS,
                     help=f"finished + pruned trials the study should have (default {DEFAULT_TRIALS})")
     ap.add_argument("--lr-min", type=float, default=1e-6, help="lowest learning rate (log-uniform; default 1e-6)")
@@ -134,7 +134,7 @@ def add_arguments(verb: str, ap) -> None:
     ap.add_argument("--deepspeed", type=user_path, help="a DeepSpeed config for every trial's training")
     ap.add_argument("--batch-size", type=at_least_one, default=16, help="eval batch size")
     ap.add_argument("--limit", type=at_least_one, help="score the tuned model on the first N eval rows only")
-    ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--no-report", action="store_true", help="skip `just report` at the end")
 
 
 def parser():

@@ -103,15 +103,16 @@ def add_arguments(verb: str, ap) -> None:
     [--lora-r N] [--adapter lora|qlora] [--json]`."""
     ap.add_argument("model", nargs="?", help=f"one of {', '.join(MODELS)}, or a group ({', '.join(GROUPS)}) "
                                              "(default: every GPU model)")
-    ap.add_argument("--cap-mb", type=at_least_one, default=DEFAULT_CAP_MB)
+    ap.add_argument("--cap-mb", type=at_least_one, default=DEFAULT_CAP_MB,
+                    help=f"the VRAM cap in MB (MiB; default {DEFAULT_CAP_MB})")
     ap.add_argument("--adapter", default="both", help="lora, qlora or both (default; with --seq: the model's own "
                                                       "recipe)")
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--json", action="store_true", help="print JSON instead of the table (or the one line)")
     one = ap.add_argument_group("one prediction (MODEL --seq N): the predicted peak of one step at N tokens")
     one.add_argument("--seq", type=at_least_one, metavar="N", help="the training sequence length")
     one.add_argument("--attn", help="eager (default) or sdpa")
-    one.add_argument("--gradient-checkpointing", action="store_true")
-    one.add_argument("--liger", action="store_true")
+    one.add_argument("--gradient-checkpointing", action="store_true", help="with gradient checkpointing (default: off)")
+    one.add_argument("--liger", action="store_true", help="with Liger kernels (default: off)")
     one.add_argument("--micro-batch", type=at_least_one, help="default: the model's paper recipe's")
     one.add_argument("--lora-r", type=at_least_one, help="default: the model's paper recipe's")
 

@@ -252,6 +252,30 @@ def test_run_json_and_scores_json_are_read_and_written_only_through_the_records(
 
 # ---- item 3: validate says every problem, of every kind of file --------------------------------------------------
 
+def test_an_epoch_folder_and_a_run_s_eval_folder_are_checked_as_such(tmp_path):
+    """`jaft validate RUN/eval/epoch-1` took the epoch folder for a run folder (its scores.json for the run's:
+    `lacks model, task, lr`, `unknown key 'prompts_dropped'`...), and `RUN/eval` was "neither a run folder"."""
+    from jaft.validate import check_path
+    run = tmp_path / "runs" / "tiny-marc-lr2e-4"
+    write(run / "run.json", RUN)
+    good = {"schema_version": 1, "epoch": 1, "split": "validation", "n": 1, "metrics": {"accuracy": 1.0},
+            "prompts_dropped": 0}
+    pred = '{"id": "1", "raw": "positive", "references": ["positive"]}\n'
+    for epoch in (1, 2):
+        write(run / "eval" / f"epoch-{epoch}" / "scores.json", {**good, "epoch": epoch})
+        (run / "eval" / f"epoch-{epoch}" / "predictions.jsonl").write_text(pred)
+    assert check_path(run / "eval" / "epoch-1") == [] and check_path(run / "eval") == [] and check_path(run) == []
+    write(run / "eval" / "epoch-2" / "scores.json", {**good, "epoch": 2, "split": "tset"})
+    (run / "eval" / "epoch-2" / "predictions.jsonl").write_text(
+        '{"id": "2", "raw": "x", "references": ["x"], "new_tokens": -1}\n')
+    said = [f"{run / 'eval/epoch-2/scores.json'}: key 'split': unknown split 'tset'; did you mean 'test'? "
+            f"(valid: train, validation, test)",
+            f"{run / 'eval/epoch-2/predictions.jsonl'}:1: key 'new_tokens': Input should be greater than or equal to 0"]
+    assert check_path(run / "eval" / "epoch-2") == said
+    assert check_path(run / "eval") == said and check_path(run) == said
+    assert check_path(run / "eval" / "epoch-1") == []
+
+
 def test_two_bad_model_entries_are_two_lines(tmp_path, monkeypatch):
     path = models_file(tmp_path, one=("calm2", put("shape", "hiden", 1)), two=("tiny", lambda e: e.update(arch="lama")))
     found = problems(monkeypatch, JAFT_MODELS=path)
