@@ -22,13 +22,14 @@ from report import significance, tables, tune
 
 
 def add_arguments(verb: str, ap) -> None:
-    ap.add_argument("--runs", type=user_path, help="folder of runs (default runs/)")
+    ap.add_argument("--runs", type=user_path, help="the runs folder (JAFT_RUNS, default runs/)")
     ap.add_argument("--out", type=user_path, default=None,
                     help="output folder (default reports/), replaced whole when the new report is complete")
     ap.add_argument("--select", default="task-metric", help="task-metric (the paper's rule) or val-loss")
-    ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--no-plots", action="store_true", help="skip the PNG plots (the tables and files are the same)")
     ap.add_argument("--force", action="store_true",
-                    help="replace the output folder even though it holds files jaft did not write (deleted)")
+                    help="replace the output folder even though it holds files jaft did not write (deleted), "
+                         "or a report with scored runs when every run is now left out")
 
 
 def main(argv: list[str]) -> int:

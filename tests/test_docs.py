@@ -153,9 +153,7 @@ def test_every_option_of_every_verb_is_described_in_commands_md(verb):
     assert missing == [], f"docs/commands.md does not describe `just {verb}` {', '.join(missing)}"
 
 
-@pytest.mark.parametrize("verb", [pytest.param(v, marks=pytest.mark.xfail(
-    strict=True, reason="report/__main__.py (edited elsewhere): --no-plots has no help")) if v == "report" else v
-    for v in VERBS])
+@pytest.mark.parametrize("verb", list(VERBS))
 def test_every_option_and_positional_of_every_verb_has_a_help(verb):
     bare = [a.option_strings[0] if a.option_strings else a.dest for a in _verb_actions(verb)
             if not (a.help or "").strip()]
