@@ -15,7 +15,7 @@ from recipes import manifest, resume, tracking
 from recipes.cost import Meter
 from recipes.gate import stopped_at
 from recipes.lock import RunLock
-from recipes.render import base_model_path, build_recipe, option_args, write_recipe
+from recipes.render import base_model_path, build_recipe, option_args, validate, write_recipe
 from recipes.rows import SPLITS, fit_run_rows, load_tokenizer, write_run_data
 from recipes.runs import RunSpec
 from recipes.supervise import Interrupted, RunLog, run_training
@@ -89,11 +89,14 @@ def _train_locked(spec: RunSpec, lock: RunLock, *, force: bool, epochs: int | No
     if state.get("status") == "finished":
         raise refuse_finished(spec)
     launcher()  # a bad JAFT_LAUNCHER fails before anything is written
+    base_model = base_model_path(spec)
+    # The recipe's own checks and the planner's cap are arithmetic: a setting that can never fit is said
+    # before the user is sent to download data for it.
+    cfg = build_recipe(spec, force=force, epochs=epochs, overrides=overrides, deepspeed=deepspeed,
+                       cap_mb=cap_mb, base_model=base_model, axolotl_check=False)
     for split in SPLITS:  # a missing data file fails before anything is loaded or written
         split_path(spec.task.name, split)
-    base_model = base_model_path(spec)
-    cfg = build_recipe(spec, force=force, epochs=epochs, overrides=overrides, deepspeed=deepspeed,
-                       cap_mb=cap_mb, base_model=base_model)
+    validate(cfg)  # Axolotl's own schema, before anything trains (its import takes seconds: after the above)
     cfg.update(tracking.recipe_keys(track, spec.id))  # --track: Axolotl's own MLflow / W&B integration
     # Fitting reads and checks the data: a broken file fails here, before the run folder is touched.
     print(f"[jaft] {spec.id}: fitting rows into sequence_len {cfg['sequence_len']}", file=sys.stderr)

@@ -226,6 +226,17 @@ def test_a_variant_that_is_the_plain_recipe_is_refused_in_one_line(tmp_path):
     assert parse_run_id(spec.id)["variant"] == "lora" and parse_run_id("calm2-marc-lr2e-4-qlora")["variant"] == "qlora"
 
 
+def test_train_says_a_setting_never_fits_before_asking_for_data(tmp_path):
+    """`just train` in a folder without data: a cap the setting can never fit is said first (arithmetic),
+    not `run just data marc first`, which would send the user to download data for a run that cannot train."""
+    proc = cli("recipes", "train", "qwen3-8b", "marc", "2e-4", "--cap-mb", "16000", cwd=tmp_path)
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert proc.returncode == 2 and "over the 16,000 MB cap" in line and "--variant qlora" in line, line
+    assert not (tmp_path / "runs").exists()
+    proc = cli("recipes", "train", "qwen3-8b", "marc", "2e-4", cwd=tmp_path)   # it fits: now the data
+    assert proc.returncode == 2 and "data/marc/train.jsonl not found" in proc.stderr, proc.stderr[-500:]
+
+
 @pytest.mark.parametrize("args, advice", [
     # bf16 weights (15.6 GB) leave nothing under 16,000 MB; QLoRA with SDPA + checkpointing fits 1,400 tokens
     ([], "what fits: --variant qlora --set attn_implementation=sdpa --set gradient_checkpointing=true "
